@@ -1,0 +1,9 @@
+"""Every /api/v1/ route. Each app contributes its own urls module."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("clients.api.urls")),
+    path("ingest/", include("clients.ingest.urls")),
+    path("", include("segmentation.api.urls")),
+]

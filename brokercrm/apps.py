@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BrokerCRMConfig(AppConfig):
+    name = "brokercrm"
+    verbose_name = "BrokerCRM"

@@ -1,0 +1,1 @@
+"""Admin for import batches (registered by clients/admin.py)."""

@@ -1,0 +1,444 @@
+"""Client data: the book (branches, teams, account managers, clients), KYC and risk
+preference, instruments, and the append-only ledger (trades, cash flows, asset snapshots),
+plus interactions.
+
+Money is Decimal. Database constraints back every rule a bulk load could otherwise skip.
+The ledger is append-only: a correction is a new row that `reverses` the original and
+carries the negated money amounts, so plain SUMs over the ledger are always right.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+
+class RiskLevel(models.IntegerChoices):
+    """Client risk tolerance (C1 most conservative .. C5 most aggressive)."""
+
+    C1 = 1, "C1"
+    C2 = 2, "C2"
+    C3 = 3, "C3"
+    C4 = 4, "C4"
+    C5 = 5, "C5"
+
+
+class ProductRiskLevel(models.IntegerChoices):
+    """Product risk (R1 lowest .. R5 highest); a client at Cn may buy up to Rn."""
+
+    R1 = 1, "R1"
+    R2 = 2, "R2"
+    R3 = 3, "R3"
+    R4 = 4, "R4"
+    R5 = 5, "R5"
+
+
+class Channel(models.TextChoices):
+    """Channel a trade was placed through."""
+
+    SELF_SERVICE = "self_service", _("Self-service terminal")
+    PHONE = "phone", _("Phone")
+    ONLINE = "online", _("Online (web)")
+    MOBILE = "mobile", _("Mobile")
+    COUNTER = "counter", _("Branch counter")
+    OTHER = "other", _("Other")
+
+
+class Branch(models.Model):
+    code = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=100)
+    city = models.CharField(max_length=60, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "branches"
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Team(models.Model):
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="teams")
+    name = models.CharField(max_length=100)
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="led_teams",
+        help_text="Team lead: sees the books of every account manager in the team.",
+    )
+
+    class Meta:
+        ordering = ["branch__code", "name"]
+        constraints = [models.UniqueConstraint(fields=["branch", "name"], name="team_unique_name_per_branch")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccountManager(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="account_manager")
+    employee_no = models.CharField(max_length=32, unique=True)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="account_managers")
+    phone = models.CharField(max_length=32, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["employee_no"]
+
+    def __str__(self) -> str:
+        return self.user.get_full_name() or self.user.get_username()
+
+
+class ClientQuerySet(models.QuerySet):
+    def open(self) -> ClientQuerySet:
+        return self.exclude(status=Client.Status.CLOSED)
+
+    def open_on(self, day: dt.date) -> ClientQuerySet:
+        """Clients whose account was open at the end of `day`."""
+        return self.filter(opened_on__lte=day).filter(Q(closed_on__isnull=True) | Q(closed_on__gt=day))
+
+
+class Client(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        RESTRICTED = "restricted", _("Restricted")
+        CLOSED = "closed", _("Closed")
+
+    class Kind(models.TextChoices):
+        INDIVIDUAL = "individual", _("Individual")
+        INSTITUTION = "institution", _("Institution")
+
+    client_no = models.CharField(max_length=32, unique=True, help_text="Back-office client number.")
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INDIVIDUAL)
+    phone = models.CharField(max_length=32, blank=True)
+    email = models.EmailField(blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="clients")
+    account_manager = models.ForeignKey(
+        AccountManager, on_delete=models.PROTECT, null=True, blank=True, related_name="clients"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    opened_on = models.DateField()
+    closed_on = models.DateField(null=True, blank=True)
+    birthday = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["client_no"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closed_on__isnull=True) | Q(closed_on__gte=F("opened_on")),
+                name="client_closed_after_opened",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="closed") & Q(closed_on__isnull=False))
+                | (~Q(status="closed") & Q(closed_on__isnull=True)),
+                name="client_closed_status_has_date",
+            ),
+        ]
+        indexes = [models.Index(fields=["account_manager", "status"], name="client_manager_status")]
+
+    def __str__(self) -> str:
+        return f"{self.client_no} {self.name}"
+
+
+class KYCProfile(models.Model):
+    class IdType(models.TextChoices):
+        RESIDENT_ID = "resident_id", _("Resident identity card")
+        PASSPORT = "passport", _("Passport")
+        HK_MACAU_PERMIT = "hk_macau_permit", _("Hong Kong/Macau travel permit")
+        TAIWAN_PERMIT = "taiwan_permit", _("Taiwan travel permit")
+        BUSINESS_LICENCE = "business_licence", _("Business licence")
+
+    class Band(models.TextChoices):
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High")
+        VERY_HIGH = "very_high", _("Very high")
+
+    class Screening(models.TextChoices):
+        NOT_SCREENED = "not_screened", _("Not screened")
+        CLEAR = "clear", _("Clear")
+        POTENTIAL_MATCH = "potential_match", _("Potential match")
+        CONFIRMED_MATCH = "confirmed_match", _("Confirmed match")
+
+    class AmlRisk(models.TextChoices):
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High")
+
+    class Verification(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        VERIFIED = "verified", _("Verified")
+        REJECTED = "rejected", _("Rejected")
+
+    client = models.OneToOneField(Client, on_delete=models.CASCADE, related_name="kyc")
+    id_type = models.CharField(max_length=20, choices=IdType.choices)
+    id_number = models.CharField(max_length=64, help_text="Sensitive: shown masked to everyone but compliance.")
+    id_expiry = models.DateField(null=True, blank=True, help_text="Empty for documents valid for life.")
+    nationality = models.CharField(max_length=2, default="CN", help_text="ISO 3166-1 alpha-2.")
+    occupation = models.CharField(max_length=80, blank=True)
+    income_band = models.CharField(max_length=10, choices=Band.choices, blank=True)
+    net_worth_band = models.CharField(max_length=10, choices=Band.choices, blank=True)
+    source_of_funds = models.CharField(max_length=120, blank=True)
+    is_pep = models.BooleanField("PEP", default=False)
+    sanctions_status = models.CharField(max_length=16, choices=Screening.choices, default=Screening.NOT_SCREENED)
+    aml_risk = models.CharField("AML risk", max_length=8, choices=AmlRisk.choices, default=AmlRisk.LOW)
+    verification_status = models.CharField(max_length=10, choices=Verification.choices, default=Verification.PENDING)
+    last_review_on = models.DateField(null=True, blank=True)
+    next_review_due = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "KYC profile"
+        indexes = [models.Index(fields=["next_review_due"], name="kyc_next_review_due")]
+
+    def __str__(self) -> str:
+        return f"KYC {self.client_id}"
+
+    @property
+    def id_number_masked(self) -> str:
+        return mask_identifier(self.id_number)
+
+
+def mask_identifier(value: str) -> str:
+    """Keep the first 3 and last 4 characters: '110105********1234'."""
+    if not value:
+        return ""
+    if len(value) <= 7:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+class RiskAssessment(models.Model):
+    """One suitability questionnaire result; a client's current level is the latest."""
+
+    class Horizon(models.TextChoices):
+        SHORT = "short", _("Under 1 year")
+        MEDIUM = "medium", _("1 to 5 years")
+        LONG = "long", _("Over 5 years")
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="risk_assessments")
+    risk_level = models.PositiveSmallIntegerField(choices=RiskLevel.choices)
+    score = models.PositiveSmallIntegerField(help_text="Questionnaire score, 0-100.")
+    answers = models.JSONField(default=dict, blank=True)
+    objectives = models.CharField(max_length=120, blank=True)
+    horizon = models.CharField(max_length=8, choices=Horizon.choices, blank=True)
+    experience_years = models.PositiveSmallIntegerField(default=0)
+    assessed_on = models.DateField()
+    expires_on = models.DateField()
+
+    class Meta:
+        ordering = ["client_id", "-assessed_on"]
+        constraints = [
+            models.CheckConstraint(condition=Q(risk_level__gte=1, risk_level__lte=5), name="risk_level_c1_c5"),
+            models.CheckConstraint(condition=Q(score__lte=100), name="risk_score_at_most_100"),
+            models.CheckConstraint(condition=Q(expires_on__gt=F("assessed_on")), name="risk_expires_after_assessed"),
+            models.UniqueConstraint(fields=["client", "assessed_on"], name="risk_one_per_client_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.get_risk_level_display()} on {self.assessed_on}"
+
+
+class Instrument(models.Model):
+    class AssetClass(models.TextChoices):
+        STOCK = "stock", _("Stock")
+        BOND = "bond", _("Bond")
+        FUND = "fund", _("Fund")
+        FUTURES = "futures", _("Futures")
+        OPTION = "option", _("Option")
+        WARRANT = "warrant", _("Warrant")
+        REPO = "repo", _("Repo")
+
+    class Market(models.TextChoices):
+        PRIMARY = "primary", _("Primary (IPO/subscription)")
+        SECONDARY = "secondary", _("Secondary")
+
+    class CapClass(models.TextChoices):
+        LARGE = "large", _("Large cap")
+        MID = "mid", _("Mid cap")
+        SMALL = "small", _("Small cap")
+        NA = "", _("Not applicable")
+
+    symbol = models.CharField(max_length=24, unique=True, help_text="Exchange symbol with suffix, e.g. 600519.SH.")
+    name = models.CharField(max_length=120)
+    asset_class = models.CharField(max_length=10, choices=AssetClass.choices)
+    market = models.CharField(max_length=10, choices=Market.choices, default=Market.SECONDARY)
+    board = models.CharField(max_length=40, blank=True, help_text="Main board, ChiNext, STAR ...")
+    industry = models.CharField(max_length=60, blank=True)
+    cap_class = models.CharField(max_length=5, choices=CapClass.choices, blank=True)
+    is_blue_chip = models.BooleanField(default=False)
+    is_st = models.BooleanField("ST", default=False, help_text="Special treatment (ST/*ST) stock.")
+    risk_level = models.PositiveSmallIntegerField(choices=ProductRiskLevel.choices)
+
+    class Meta:
+        ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(condition=Q(risk_level__gte=1, risk_level__lte=5), name="instrument_risk_r1_r5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.name}"
+
+
+class TradeQuerySet(models.QuerySet):
+    def executed_between(self, start: dt.datetime, end: dt.datetime) -> TradeQuerySet:
+        """Trades with start <= executed_at < end."""
+        return self.filter(executed_at__gte=start, executed_at__lt=end)
+
+
+class Trade(models.Model):
+    """One execution. Append-only: correct with a reversing row, never an edit."""
+
+    class Side(models.TextChoices):
+        BUY = "buy", _("Buy")
+        SELL = "sell", _("Sell")
+
+    trade_id = models.CharField(max_length=40, unique=True, help_text="External trade id: the idempotency key.")
+    # The (client, executed_at) index serves lookups by client; no separate FK index.
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="trades", db_index=False)
+    executed_at = models.DateTimeField()
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="trades")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = models.DecimalField(max_digits=20, decimal_places=4)
+    price = models.DecimalField(max_digits=20, decimal_places=6)
+    amount = models.DecimalField(max_digits=20, decimal_places=2, help_text="quantity x price; negated on a reversal.")
+    commission = models.DecimalField(max_digits=16, decimal_places=2, help_text="Negated on a reversal.")
+    channel = models.CharField(max_length=12, choices=Channel.choices)
+    realized_pnl = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+    reverses = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_by",
+        help_text="The trade this row cancels.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TradeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-executed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_quantity_positive"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="trade_price_not_negative"),
+            models.CheckConstraint(
+                condition=(Q(reverses__isnull=True) & Q(commission__gte=0) & Q(amount__gte=0))
+                | (Q(reverses__isnull=False) & Q(commission__lte=0) & Q(amount__lte=0)),
+                name="trade_commission_sign",
+            ),
+            models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="trade_side_valid"),
+            models.CheckConstraint(condition=Q(channel__in=Channel.values), name="trade_channel_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["executed_at"], name="trade_executed_at"),
+            models.Index(fields=["client", "executed_at"], name="trade_client_executed_at"),
+        ]
+
+    def __str__(self) -> str:
+        return self.trade_id
+
+
+class CashFlow(models.Model):
+    """A deposit or withdrawal. Append-only like trades; a reversal negates the amount."""
+
+    class Kind(models.TextChoices):
+        DEPOSIT = "deposit", _("Deposit")
+        WITHDRAWAL = "withdrawal", _("Withdrawal")
+
+    flow_id = models.CharField(max_length=40, unique=True, help_text="External id: the idempotency key.")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="cash_flows", db_index=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=20, decimal_places=2)
+    occurred_at = models.DateTimeField()
+    reverses = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(reverses__isnull=True) & Q(amount__gt=0)) | (Q(reverses__isnull=False) & Q(amount__lt=0)),
+                name="cashflow_amount_sign",
+            ),
+            models.CheckConstraint(condition=Q(kind__in=["deposit", "withdrawal"]), name="cashflow_kind_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["client", "occurred_at"], name="cashflow_client_occurred_at"),
+            models.Index(fields=["occurred_at"], name="cashflow_occurred_at"),
+        ]
+
+    def __str__(self) -> str:
+        return self.flow_id
+
+
+class AssetSnapshot(models.Model):
+    """Cash and market value in custody for a client at the end of a day."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="asset_snapshots", db_index=False)
+    as_of = models.DateField()
+    cash = models.DecimalField(max_digits=20, decimal_places=2)
+    market_value = models.DecimalField(max_digits=20, decimal_places=2)
+    total = models.GeneratedField(
+        expression=F("cash") + F("market_value"),
+        output_field=models.DecimalField(max_digits=21, decimal_places=2),
+        db_persist=True,
+    )
+
+    class Meta:
+        ordering = ["client_id", "-as_of"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "as_of"], name="snapshot_one_per_client_day"),
+            models.CheckConstraint(condition=Q(cash__gte=0) & Q(market_value__gte=0), name="snapshot_not_negative"),
+        ]
+        indexes = [models.Index(fields=["as_of"], name="snapshot_as_of")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.as_of}"
+
+
+class Interaction(models.Model):
+    """Any contact with a client, on any channel."""
+
+    class Channel(models.TextChoices):
+        PHONE = "phone", _("Phone")
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("SMS")
+        CHAT = "chat", _("Chat")
+        VISIT = "visit", _("Visit")
+        SEMINAR = "seminar", _("Seminar")
+        OTHER = "other", _("Other")
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", _("Inbound")
+        OUTBOUND = "outbound", _("Outbound")
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="interactions", db_index=False)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    summary = models.TextField()
+    outcome = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField()
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="interactions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["client", "occurred_at"], name="interaction_client_occurred_at")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.channel} {self.occurred_at:%Y-%m-%d}"
