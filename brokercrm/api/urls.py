@@ -2,7 +2,10 @@
 
 from django.urls import include, path
 
+from brokercrm.api.auth import ObtainTokenView
+
 urlpatterns = [
+    path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
     path("", include("clients.api.urls")),
     path("ingest/", include("clients.ingest.urls")),
     path("", include("segmentation.api.urls")),

@@ -68,6 +68,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "brokercrm.views.header_context",
             ],
         },
     },
@@ -187,6 +188,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "60/minute"),
         "user": env_str("API_THROTTLE_USER", "1200/minute"),
+        "auth": env_str("API_THROTTLE_AUTH", "10/minute"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -200,6 +202,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a `kind` or `status` with different choices; name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "ClientKindEnum": "clients.models.Client.Kind",
+        "ClientStatusEnum": "clients.models.Client.Status",
+        "CashFlowKindEnum": "clients.models.CashFlow.Kind",
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------
