@@ -1,1 +1,13 @@
-urlpatterns = []
+"""Server-rendered pages (the API lives under /api/v1/, admin under /admin/)."""
+
+from django.contrib.auth.views import LogoutView
+from django.urls import path
+
+from brokercrm import views
+from clients import views as client_views
+
+urlpatterns = [
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
+    path("", client_views.home, name="home"),
+]
