@@ -16,9 +16,10 @@ STRONG_KEY = "k3Y-" + "x9Qz7LmP2vR8tB4nW6yC1dF5gH0jK3sA" * 2
 
 
 def _run_django(code: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    environ = {
-        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"}
-    }
+    # A fresh process with only what a deployment would have: no settings module, no secrets,
+    # and not the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE (check --deploy rightly refuses it).
+    dropped = {"SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    environ = {k: v for k, v in os.environ.items() if k not in dropped}
     environ.update(extra_env)
     return subprocess.run(  # noqa: S603 - fixed argv of our own interpreter
         [sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120, check=False
