@@ -442,3 +442,95 @@ class Interaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id} {self.channel} {self.occurred_at:%Y-%m-%d}"
+
+
+class ImportBatch(models.Model):
+    """One run of an import (command or API): who sent which file, and what became of it.
+
+    Saved outside the import's transaction, so a batch that was rejected or crashed is
+    still on record even though none of its rows are.
+    """
+
+    class Kind(models.TextChoices):
+        CLIENTS = "clients", _("Clients")
+        INSTRUMENTS = "instruments", _("Instruments")
+        TRADES = "trades", _("Trades")
+        CASHFLOWS = "cashflows", _("Cash flows")
+        SNAPSHOTS = "snapshots", _("Asset snapshots")
+        KYC = "kyc", _("KYC profiles")
+        RISK = "risk", _("Risk assessments")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        PARTIALLY_SUCCEEDED = "partially_succeeded", _("Partially succeeded (invalid rows skipped)")
+        REJECTED = "rejected", _("Rejected (nothing written)")
+        FAILED = "failed", _("Failed (nothing written)")
+
+    class Source(models.TextChoices):
+        COMMAND = "command", _("Command")
+        API = "api", _("API")
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="import_batches",
+    )
+    requested_by_name = models.CharField(
+        max_length=150, blank=True, help_text="Username, or the OS user of a command run without --user."
+    )
+    file_name = models.CharField(max_length=255)
+    file_sha256 = models.CharField("file SHA-256", max_length=64)
+    file_size = models.PositiveBigIntegerField(default=0)
+    encoding = models.CharField(max_length=20, blank=True)
+    skip_invalid = models.BooleanField(default=False)
+    allow_updates = models.BooleanField(default=False)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_read = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(default=0)
+    rows_updated = models.PositiveIntegerField(default=0)
+    rows_duplicate = models.PositiveIntegerField(default=0, help_text="Identical to a row already held: skipped.")
+    rows_conflict = models.PositiveIntegerField(default=0, help_text="Same key, different content (also rejected).")
+    rows_rejected = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0, help_text="All errors found; the first 1,000 are stored.")
+    duplicate_sample = models.JSONField(
+        default=list, blank=True, help_text="The first 100 duplicates: row, key and what they repeat."
+    )
+    failure = models.TextField(blank=True, help_text="What crashed, for a failed batch.")
+    rejects_file = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name_plural = "import batches"
+        indexes = [
+            models.Index(fields=["kind", "-started_at"], name="importbatch_kind_started"),
+            models.Index(fields=["file_sha256"], name="importbatch_file_sha256"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.file_name} ({self.status})"
+
+
+class ImportBatchError(models.Model):
+    """One problem found in an imported file: where it is, what was there, what was expected."""
+
+    # The (batch, row) index serves lookups by batch; no separate FK index.
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="errors", db_index=False)
+    row = models.PositiveIntegerField(help_text="Row in the file, the header being row 1; 0 for the whole file.")
+    column = models.CharField(max_length=64, blank=True)
+    value = models.CharField(max_length=200, blank=True)
+    code = models.CharField(max_length=32)
+    expected = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["batch_id", "row", "id"]
+        indexes = [models.Index(fields=["batch", "row"], name="importbatcherror_batch_row")]
+
+    def __str__(self) -> str:
+        return f"row {self.row} {self.column}: {self.code}"
