@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from django.contrib import admin
@@ -69,3 +70,8 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+# The run records' admin lives with the pipeline (brokercrm/nightly/); admin.autodiscover()
+# only imports this module, so register it from here.
+import_module("brokercrm.nightly.admin")
