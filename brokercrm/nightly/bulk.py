@@ -32,7 +32,7 @@ from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Q
 
 # The numpy binary-COPY encoder written for the demo seeder; it belongs in brokercrm/lib.
-from clients.demo import pgbinary
+from brokercrm.lib import pgbinary
 
 # PostgreSQL parses this text back to the same numeric value (at most 15 significant
 # digits: money with 2 decimals is exact below 10^13).

@@ -226,3 +226,33 @@ LOGGING = {
 # --- Business settings (see DOMAIN.md) -------------------------------------------
 # Ledger amounts must equal quantity x price within this relative tolerance.
 AMOUNT_TOLERANCE = 0.005
+
+# --- Nightly pipeline (brokercrm/nightly) ---------------------------------------------
+NIGHTLY_AS_OF_LAG_DAYS = env_int("NIGHTLY_AS_OF_LAG_DAYS", 1, minimum=0)  # beat runs for today - lag
+NIGHTLY_CHUNK_SIZE = env_int("NIGHTLY_CHUNK_SIZE", 50_000, minimum=1)  # clients per chunk task
+NIGHTLY_LOCK_TTL_MINUTES = env_int("NIGHTLY_LOCK_TTL_MINUTES", 180, minimum=1)  # a silent lock is abandoned
+NIGHTLY_WORK_MEM = env_str("NIGHTLY_WORK_MEM", "256MB")  # PostgreSQL work_mem for the nightly sorts
+ROLLUP_BATCH_IDS = 2_000_000
+ROLLUP_LOCK_TIMEOUT_SECONDS = 60
+
+# --- Tiering (segmentation), see DOMAIN.md "Tiering" ----------------------------------
+TIER_BASIS = env_str("TIER_BASIS", "commission")  # or "assets" (futures-style tiering)
+TIER_WINDOW_DAYS = env_int("TIER_WINDOW_DAYS", 365, minimum=1)
+# Cumulative cut-offs in percent of the population: VIP < 3, Major < 10, Ordinary < 20.
+TIER_CUTOFFS = {"vip": 3, "major": 10, "ordinary": 20}
+TIER_KEEP_DAILY = 7  # full daily partitions kept besides month-ends and the change log
+TIER_OVERRIDE_MAX_DAYS = 366
+ASSET_SNAPSHOT_MAX_AGE_DAYS = 31
+REACTIVATION_ASSET_TOP_PERCENT = 10
+REACTIVATION_COMMISSION_BOTTOM_PERCENT = 50
+REACTIVATION_KEEP_DAYS = 35
+
+# --- Needs profiles (segmentation.needs) ------------------------------------------------
+NEEDS_REFRESH = env_str("NEEDS_REFRESH", "weekly")  # or "nightly"
+NEEDS_REFRESH_WEEKDAY = 4  # weekly refresh on Fridays' as-of dates
+NEEDS_WINDOW_DAYS = 365
+NEEDS_MIN_TRADES = 3  # one-off trades do not define a preference
+NEEDS_MIN_DAYS = 2
+NEEDS_SWING_MAX_DAYS = 20
+NEEDS_TOP_INDUSTRIES = 3
+NEEDS_HIGH_PRICE = 50

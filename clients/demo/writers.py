@@ -31,7 +31,7 @@ from django.core.management.color import no_style
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from clients.demo import pgbinary
+from brokercrm.lib import pgbinary
 
 _COPY_ROWS_PER_WRITE = 200_000
 
