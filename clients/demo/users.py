@@ -16,31 +16,16 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.management import create_permissions
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 
 from brokercrm import roles
-from clients import models
+from brokercrm.services import roles_ensure
 from clients.demo import reference
 
 DEFAULT_DEMO_PASSWORD = "brokercrm-demo"  # noqa: S105 - the documented demo password; set DEMO_PASSWORD
-
-# Reference data ops may add and change in the admin; the ledger is view-only
-# (it is append-only and corrected by reversing rows through ingestion, not edits).
-OPS_EDITABLE = (
-    models.Branch,
-    models.Team,
-    models.AccountManager,
-    models.Client,
-    models.Instrument,
-    models.KYCProfile,
-    models.RiskAssessment,
-    models.Interaction,
-)
 
 
 @dataclass(frozen=True)
@@ -86,17 +71,8 @@ def _generated_names(count: int, salt: int) -> list[tuple[str, str]]:
 
 
 def ensure_groups() -> dict[str, Group]:
-    """The five role groups; the ops group gets its admin permissions (added, never removed)."""
-    groups = {name: Group.objects.get_or_create(name=name)[0] for name in roles.ALL_ROLES}
-    create_permissions(apps.get_app_config("clients"), verbosity=0)
-    editable = {model._meta.model_name for model in OPS_EDITABLE}
-    wanted = []
-    for permission in Permission.objects.filter(content_type__app_label="clients").select_related("content_type"):
-        action = permission.codename.split("_", 1)[0]
-        if action == "view" or (action in ("add", "change") and permission.content_type.model in editable):
-            wanted.append(permission)
-    groups[roles.OPS].permissions.add(*wanted)
-    return groups
+    """The five role groups with their permissions (see brokercrm.services.roles_ensure)."""
+    return roles_ensure()
 
 
 def ensure_users(*, manager_count: int, team_count: int, password: str) -> dict[str, int]:
