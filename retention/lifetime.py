@@ -1,0 +1,504 @@
+"""Customer-lifetime models: BG/NBD (purchase counts) and Gamma-Gamma (spend per transaction).
+
+Pure numpy/scipy/pandas functions; no ORM, no Django.
+
+References
+----------
+* Fader, Hardie & Lee (2005), "Counting your customers the easy way: an alternative to the
+  Pareto/NBD model", Marketing Science 24(2).  Likelihood in the A1..A4 form of their
+  technical note "Implementing the BG/NBD model for customer-base analysis in Excel".
+* Fader & Hardie (2013), "The Gamma-Gamma model of monetary value".
+
+Parameters are fitted by maximum likelihood over log-parameters (so they stay positive) with
+L-BFGS-B and an analytic gradient, from several starting points; identical rows are collapsed
+into weights first, so very large customer bases fit quickly.  If the optimum runs to the edge
+of the parameter space (a log-parameter beyond ``BOUNDARY_LOG``) or the optimiser does not
+converge, the fit says so in ``at_boundary`` / ``converged`` / ``message`` instead of returning
+NaN or a silently meaningless number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+#: Log-parameters are optimised inside [-LOG_BOUND, LOG_BOUND].
+LOG_BOUND = 18.0
+#: A fitted |log parameter| beyond this (parameter > ~1e5 or < ~1e-5) is reported as a boundary
+#: solution: in flat directions of the likelihood L-BFGS-B stops wherever the gain drops below
+#: float precision, often well before LOG_BOUND, so the threshold sits well inside it.
+BOUNDARY_LOG = 11.5
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def summary_collapse(*columns):
+    """Collapse identical rows of the given equal-length columns.
+
+    Returns ``(unique_columns, counts)`` where ``unique_columns`` is a tuple of arrays (one per
+    input column) holding each distinct row once and ``counts`` how many times it occurred.
+    """
+    data = np.column_stack([np.asarray(c, dtype=float) for c in columns])
+    if data.shape[0] == 0:
+        return tuple(np.empty(0) for _ in columns), np.empty(0)
+    uniq, counts = np.unique(data, axis=0, return_counts=True)
+    return tuple(uniq[:, i] for i in range(uniq.shape[1])), counts.astype(float)
+
+
+def _as_weights(weights, n):
+    if weights is None:
+        return np.ones(n)
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,):
+        raise ValueError("weights must have one entry per row")
+    if np.any(w < 0) or not np.all(np.isfinite(w)):
+        raise ValueError("weights must be finite and non-negative")
+    return w
+
+
+def _minimise(neg_ll_and_grad, starts, penalizer):
+    """Run L-BFGS-B from each start (log-parameters), return the best result."""
+    k = len(starts[0])
+
+    def objective(theta):
+        f, g = neg_ll_and_grad(theta)
+        if penalizer:
+            f = f + penalizer * float(theta @ theta)
+            g = g + 2.0 * penalizer * theta
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return 1e300, np.zeros(k)
+        return f, g
+
+    best = None
+    for start in starts:
+        res = optimize.minimize(
+            objective,
+            np.asarray(start, dtype=float),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(-LOG_BOUND, LOG_BOUND)] * k,
+            options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
+        )
+        if not res.success and np.isfinite(res.fun) and res.fun < 1e299:
+            # L-BFGS-B often stops with ABNORMAL line-search termination at float precision:
+            # one restart from there clears its curvature memory.
+            res2 = optimize.minimize(
+                objective,
+                res.x,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(-LOG_BOUND, LOG_BOUND)] * k,
+                options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20},
+            )
+            if res2.fun <= res.fun:
+                res = res2
+        if best is None or (np.isfinite(res.fun) and res.fun < best.fun):
+            best = res
+    # Converged if scipy says so, or the gradient (of the per-customer mean) is negligible,
+    # ignoring components pinned at a bound.
+    theta = best.x
+    grad = np.asarray(best.jac, dtype=float)
+    free = np.abs(theta) < LOG_BOUND - 1e-6
+    best.small_gradient = bool(np.all(np.abs(grad[free]) < 1e-6))
+    return best
+
+
+def _diagnose(names, theta, res, total_weight):
+    params = np.exp(theta)
+    converged = (bool(res.success) or res.small_gradient) and bool(np.isfinite(res.fun)) and res.fun < 1e299
+    notes = []
+    at_boundary = False
+    for name, lp in zip(names, theta, strict=True):
+        if abs(lp) > BOUNDARY_LOG:
+            at_boundary = True
+            notes.append(f"{name} ran to the boundary ({name}={np.exp(lp):.3g})")
+    if not converged:
+        notes.append(f"optimiser did not converge: {res.message}")
+    if not notes:
+        notes.append("ok")
+    log_likelihood = float(-res.fun * total_weight) if np.isfinite(res.fun) and res.fun < 1e299 else float("-inf")
+    return params, log_likelihood, converged, at_boundary, "; ".join(notes)
+
+
+# ----------------------------------------------------------------------------- BG/NBD
+
+
+@dataclass(frozen=True)
+class BgNbdFit:
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float
+    n_customers: float
+    converged: bool
+    at_boundary: bool
+    message: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def bgnbd_log_likelihood_terms(r, alpha, a, b, x, t_x, T):
+    """Per-customer BG/NBD log-likelihood, computed entirely in log space.
+
+    ln L = A1 + A2 + log(exp(A3) + [x>0] exp(A4)) with
+    A1 = lnΓ(r+x) - lnΓ(r) + r ln alpha,  A2 = lnB(a, b+x) - lnB(a, b),
+    A3 = -(r+x) ln(alpha+T),  A4 = ln a - ln(b+x-1) - (r+x) ln(alpha+t_x)
+    (ln a - ln(b+x-1) = lnB(a+1, b+x-1) - lnB(a, b+x)).  ``betaln`` keeps it finite for
+    a + b < 1 and very large x.
+    """
+    x = np.asarray(x, dtype=float)
+    t_x = np.asarray(t_x, dtype=float)
+    T = np.asarray(T, dtype=float)
+    return _bgnbd_ll_grad(np.log([r, alpha, a, b]), x, t_x, T, None, want_grad=False)
+
+
+def _bgnbd_ll_grad(theta, x, t_x, T, w, want_grad=True):
+    r, alpha, a, b = np.exp(theta)
+    rx = r + x
+    a1 = special.gammaln(rx) - special.gammaln(r) + r * np.log(alpha)
+    a2 = special.betaln(a, b + x) - special.betaln(a, b)
+    a3 = -rx * np.log(alpha + T)
+    pos = x > 0
+    x_safe = np.where(pos, x, 1.0)
+    a4 = np.where(pos, np.log(a) - np.log(b + x_safe - 1.0) - rx * np.log(alpha + t_x), -np.inf)
+    lse = np.logaddexp(a3, a4)
+    ll = a1 + a2 + lse
+    if not want_grad:
+        return ll
+    w3 = np.exp(a3 - lse)
+    w4 = np.exp(a4 - lse)
+    log_at = np.log(alpha + T)
+    log_atx = np.log(alpha + t_x)
+    d_r = special.digamma(rx) - special.digamma(r) + np.log(alpha) - w3 * log_at - w4 * log_atx
+    d_alpha = r / alpha - w3 * rx / (alpha + T) - w4 * rx / (alpha + t_x)
+    psi_ab = special.digamma(a + b)
+    psi_abx = special.digamma(a + b + x)
+    d_a = psi_ab - psi_abx + w4 / a
+    d_b = special.digamma(b + x) - psi_abx - special.digamma(b) + psi_ab - w4 / (b + x_safe - 1.0)
+    grads = np.array([w @ d_r * r, w @ d_alpha * alpha, w @ d_a * a, w @ d_b * b])
+    return float(w @ ll), grads
+
+
+def bgnbd_fit(frequency, recency, T, weights=None, penalizer=0.0, starts=None) -> BgNbdFit:
+    """Fit BG/NBD by maximum likelihood on (frequency x, recency t_x, age T).
+
+    ``weights`` multiply each row's log-likelihood (e.g. counts of identical customers).  Rows
+    are collapsed into unique (x, t_x, T) with summed weights before fitting.  ``penalizer``
+    adds ``penalizer * sum(log(param)**2)`` to the per-customer mean negative log-likelihood
+    (0 by default = plain ML).
+    """
+    x = np.asarray(frequency, dtype=float)
+    t_x = np.asarray(recency, dtype=float)
+    T = np.asarray(T, dtype=float)
+    if not (x.shape == t_x.shape == T.shape) or x.ndim != 1:
+        raise ValueError("frequency, recency and T must be 1-d arrays of equal length")
+    w = _as_weights(weights, x.size)
+    if x.size == 0 or w.sum() <= 0:
+        raise ValueError("no customers to fit")
+    if np.any(x < 0) or np.any(t_x < 0) or np.any(t_x > T + 1e-9):
+        raise ValueError("need 0 <= recency <= T and frequency >= 0")
+    if np.any((x == 0) & (t_x != 0)):
+        raise ValueError("recency must be 0 when frequency is 0")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(t_x)) and np.all(np.isfinite(T))):
+        raise ValueError("frequency, recency and T must be finite")
+
+    # Collapse identical rows, summing their weights.
+    keys = np.column_stack([x, t_x, T])
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    uw = np.bincount(inverse.ravel(), weights=w, minlength=uniq.shape[0])
+    keep = uw > 0
+    ux, ut, uT, uw = uniq[keep, 0], uniq[keep, 1], uniq[keep, 2], uw[keep]
+    total = float(uw.sum())
+
+    def neg(theta):
+        ll, g = _bgnbd_ll_grad(theta, ux, ut, uT, uw)
+        return -ll / total, -g / total
+
+    if starts is None:
+        mean_T = float(np.average(uT, weights=uw))
+        mean_x = float(np.average(ux, weights=uw))
+        rate = max(mean_x / mean_T, 1e-3)
+        starts = [
+            np.log([1.0, 1.0 / rate, 1.0, 1.0]),
+            np.log([0.5, 1.0, 0.5, 2.0]),
+            np.log([1.0, mean_T, 1.0, 5.0]),
+            np.log([0.2, 5.0, 0.8, 0.5]),
+        ]
+    res = _minimise(neg, [np.asarray(s, dtype=float) for s in starts], penalizer)
+    theta = res.x
+    (r, alpha, a, b), ll, converged, at_boundary, message = _diagnose(("r", "alpha", "a", "b"), theta, res, total)
+    if penalizer:
+        ll, _ = _bgnbd_ll_grad(theta, ux, ut, uT, uw)
+        ll = float(ll)
+    return BgNbdFit(
+        r=float(r),
+        alpha=float(alpha),
+        a=float(a),
+        b=float(b),
+        log_likelihood=ll,
+        n_customers=total,
+        converged=converged,
+        at_boundary=at_boundary,
+        message=message,
+    )
+
+
+def _log_alive_ratio(fit, x, t_x, T):
+    """log of a/(b+x-1) * ((alpha+T)/(alpha+t_x))^(r+x) for x > 0, -inf for x == 0."""
+    x = np.asarray(x, dtype=float)
+    t_x = np.asarray(t_x, dtype=float)
+    T = np.asarray(T, dtype=float)
+    pos = x > 0
+    x_safe = np.where(pos, x, 1.0)
+    lr = np.log(fit.a) - np.log(fit.b + x_safe - 1.0) + (fit.r + x) * (np.log(fit.alpha + T) - np.log(fit.alpha + t_x))
+    return np.where(pos, lr, -np.inf)
+
+
+def bgnbd_probability_alive(fit, x, t_x, T):
+    """P(customer still alive | x, t_x, T) = 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))."""
+    return np.exp(-np.logaddexp(0.0, _log_alive_ratio(fit, x, t_x, T)))
+
+
+def bgnbd_expected_purchases(fit, t, x, t_x, T):
+    """E[number of purchases in (T, T+t] | x, t_x, T] (FHL 2005, eq. 10).
+
+    E = (a+b+x-1)/(a-1) * [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)] / (1 + δ R)
+    with z = t/(alpha+T+t) and R the P(alive) ratio.  Evaluated literally, ``hyp2f1`` is asked for
+    c - a - b = a - 1 - r - x  << 0 with z -> 1, i.e. a huge value multiplied by a tiny one, and
+    it overflows / loses precision for large x or long horizons.  We therefore use Euler's
+    transformation 2F1(A,B;C;z) = (1-z)^(C-A-B) 2F1(C-A,C-B;C;z), which turns the bracket into
+    1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z): its parameters no longer grow with x, so it
+    is well behaved for large frequencies.  ``hyp2f1`` remains inaccurate as z -> 1 (horizons t
+    many times larger than alpha+T) and is singular at a = 1 exactly (and where a+b+x-1 is
+    a non-positive integer, e.g. x = 0 with a + b = 1); non-finite results are
+    returned as NaN, never silently replaced.
+    """
+    t = np.asarray(t, dtype=float)
+    x = np.asarray(x, dtype=float)
+    T = np.asarray(T, dtype=float)
+    r, alpha, a, b = fit.r, fit.alpha, fit.a, fit.b
+    z = t / (alpha + T + t)
+    one_minus_z = (alpha + T) / (alpha + T + t)
+    hyp = special.hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+    bracket = 1.0 - one_minus_z ** (a - 1.0) * hyp
+    # (a+b+x-1)/(a-1) * bracket: both change sign together when a < 1, the product is >= 0.
+    numer = (a + b + x - 1.0) / (a - 1.0) * bracket
+    return numer * bgnbd_probability_alive(fit, x, t_x, T)
+
+
+def bgnbd_simulate(r, alpha, a, b, T, rng):
+    """Simulate (frequency, recency) for customers of ages ``T`` from the BG/NBD process.
+
+    lam ~ Gamma(r, rate alpha), p ~ Beta(a, b).  Repeat purchases form a Poisson(lam) process; after each
+    repeat purchase the customer drops out with probability p (everyone is alive at time 0), so
+    the number of repeat purchases the customer would make is K ~ Geometric(p) on {1, 2, ...}.  Given N(T)=n
+    arrivals in (0, T], the observed frequency is x = min(K, n) and t_x is the x-th of n sorted
+    uniform arrival times, i.e. T * Beta(x, n - x + 1).
+    """
+    T = np.asarray(T, dtype=float)
+    n_cust = T.size
+    lam = rng.gamma(shape=r, scale=1.0 / alpha, size=n_cust)
+    p = rng.beta(a, b, size=n_cust)
+    k = rng.geometric(p)  # repeat purchases up to and including the one after which they drop out
+    n = rng.poisson(lam * T)
+    x = np.minimum(k, n)
+    pos = x > 0
+    t_x = np.zeros(n_cust)
+    t_x[pos] = T[pos] * rng.beta(x[pos], n[pos] - x[pos] + 1)
+    return x.astype(float), t_x, T.copy()
+
+
+# ----------------------------------------------------------------------------- Gamma-Gamma
+
+
+@dataclass(frozen=True)
+class GammaGammaFit:
+    p: float
+    q: float
+    v: float
+    log_likelihood: float
+    n_customers: float
+    converged: bool
+    at_boundary: bool
+    message: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _gg_ll_grad(theta, x, m, w, want_grad=True):
+    p, q, v = np.exp(theta)
+    px = p * x
+    log_m = np.log(m)
+    log_x = np.log(x)
+    log_vmx = np.log(v + m * x)
+    ll = (
+        special.gammaln(px + q)
+        - special.gammaln(px)
+        - special.gammaln(q)
+        + q * np.log(v)
+        + (px - 1.0) * log_m
+        + px * log_x
+        - (px + q) * log_vmx
+    )
+    if not want_grad:
+        return ll
+    psi = special.digamma(px + q)
+    d_p = x * (psi - special.digamma(px) + log_m + log_x - log_vmx)
+    d_q = psi - special.digamma(q) + np.log(v) - log_vmx
+    d_v = q / v - (px + q) / (v + m * x)
+    return float(w @ ll), np.array([w @ d_p * p, w @ d_q * q, w @ d_v * v])
+
+
+def gamma_gamma_log_likelihood_terms(p, q, v, x, m):
+    """Per-customer log density of the observed mean spend m over x transactions."""
+    return _gg_ll_grad(np.log([p, q, v]), np.asarray(x, float), np.asarray(m, float), None, want_grad=False)
+
+
+def gamma_gamma_fit(frequency, monetary_value, weights=None, penalizer=0.0, starts=None) -> GammaGammaFit:
+    """Fit Gamma-Gamma (p, q, v) by ML on customers with frequency > 0 and their mean spend.
+
+    Rows with frequency == 0 are ignored (their mean is undefined); monetary values must be > 0.
+    """
+    x = np.asarray(frequency, dtype=float)
+    m = np.asarray(monetary_value, dtype=float)
+    if x.shape != m.shape or x.ndim != 1:
+        raise ValueError("frequency and monetary_value must be 1-d arrays of equal length")
+    w = _as_weights(weights, x.size)
+    keep = (x > 0) & (w > 0)
+    x, m, w = x[keep], m[keep], w[keep]
+    if x.size == 0:
+        raise ValueError("no customers with repeat transactions to fit")
+    if np.any(m <= 0) or not np.all(np.isfinite(m)):
+        raise ValueError("monetary values must be finite and > 0")
+    uniq, inverse = np.unique(np.column_stack([x, m]), axis=0, return_inverse=True)
+    uw = np.bincount(inverse.ravel(), weights=w, minlength=uniq.shape[0])
+    ux, um = uniq[:, 0], uniq[:, 1]
+    total = float(uw.sum())
+
+    def neg(theta):
+        ll, g = _gg_ll_grad(theta, ux, um, uw)
+        return -ll / total, -g / total
+
+    if starts is None:
+        mean_m = float(np.average(um, weights=uw))
+        starts = [
+            np.log([1.0, 2.0, mean_m]),
+            np.log([5.0, 3.0, 3.0 * mean_m]),
+            np.log([0.5, 1.5, 0.5 * mean_m]),
+        ]
+    res = _minimise(neg, [np.asarray(s, dtype=float) for s in starts], penalizer)
+    theta = res.x
+    (p, q, v), ll, converged, at_boundary, message = _diagnose(("p", "q", "v"), theta, res, total)
+    if penalizer:
+        ll, _ = _gg_ll_grad(theta, ux, um, uw)
+        ll = float(ll)
+    return GammaGammaFit(
+        p=float(p),
+        q=float(q),
+        v=float(v),
+        log_likelihood=ll,
+        n_customers=total,
+        converged=converged,
+        at_boundary=at_boundary,
+        message=message,
+    )
+
+
+def gamma_gamma_conditional_value(fit, x, m):
+    """E[mean spend per transaction | x, m] = p (v + x m) / (p x + q - 1).
+
+    A weighted average of the population mean p v/(q-1) and the customer's own mean m; for
+    x == 0 it is the population mean.  Needs q > 1 (otherwise the mean is infinite -> ValueError).
+    """
+    if fit.q <= 1.0:
+        raise ValueError("Gamma-Gamma q <= 1: the expected spend per transaction is infinite")
+    x = np.asarray(x, dtype=float)
+    m = np.where(x > 0, np.asarray(m, dtype=float), 0.0)
+    return fit.p * (fit.v + x * m) / (fit.p * x + fit.q - 1.0)
+
+
+def simulate_gamma_gamma(p, q, v, frequency, rng):
+    """Mean spend for customers with the given frequencies (x >= 1): nu ~ Gamma(q, rate v),
+    each transaction z ~ Gamma(p, rate nu), mean of the x transactions (sum ~ Gamma(p x, nu))."""
+    x = np.asarray(frequency, dtype=float)
+    nu = rng.gamma(shape=q, scale=1.0 / v, size=x.size)
+    total = rng.gamma(shape=p * x, scale=1.0 / nu)
+    return total / x
+
+
+# ----------------------------------------------------------------------------- CLV
+
+
+def clv(bgnbd, gg, x, t_x, T, m, horizon_periods, discount_rate_per_period):
+    """Discounted customer lifetime value over ``horizon_periods`` future periods.
+
+    Method: for k = 1..H the expected number of purchases in period k is
+    E[Y(k)] - E[Y(k-1)] (BG/NBD conditional expectation, cumulative), each multiplied by the
+    Gamma-Gamma conditional expected spend per transaction and discounted by (1 + d)^-k, i.e.
+    purchases are treated as occurring at the end of their period.  Periods are the model's
+    time unit (days or weeks).
+    """
+    horizon = int(horizon_periods)
+    if horizon < 0:
+        raise ValueError("horizon_periods must be >= 0")
+    x = np.asarray(x, dtype=float)
+    value = gamma_gamma_conditional_value(gg, x, m)
+    total = np.zeros(np.broadcast(x, np.asarray(T, float)).shape)
+    prev = np.zeros_like(total)
+    for k in range(1, horizon + 1):
+        cum = bgnbd_expected_purchases(bgnbd, float(k), x, t_x, T)
+        total = total + (cum - prev) * value / (1.0 + discount_rate_per_period) ** k
+        prev = cum
+    return total
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+_UNIT_DAYS = {"days": 1.0, "weeks": 7.0}
+
+
+def summary_from_transactions(customer_ids, dates, values=None, *, end_date, time_unit="days") -> pd.DataFrame:
+    """Per-customer (frequency, recency, T[, monetary_value]) from a transaction log.
+
+    Transactions are truncated to calendar days; several on the same day count as one, their
+    values summed.  frequency = number of repeat transaction days; recency = first to last
+    transaction day; T = first transaction day to ``end_date``; in fractional ``time_unit``
+    (weeks = days / 7).  monetary_value = mean value of the repeat transaction days (the first
+    day is excluded, as in ``lifetimes``); 0 when frequency is 0.  Transactions after
+    ``end_date`` are ignored.  Returns a DataFrame indexed by customer id.
+    """
+    if time_unit not in _UNIT_DAYS:
+        raise ValueError(f"time_unit must be one of {sorted(_UNIT_DAYS)}")
+    unit = _UNIT_DAYS[time_unit]
+    end = pd.Timestamp(end_date).normalize()
+    df = pd.DataFrame({"customer": np.asarray(customer_ids), "date": pd.to_datetime(np.asarray(dates))})
+    if df["date"].dt.tz is not None:
+        df["date"] = df["date"].dt.tz_localize(None)
+    df["date"] = df["date"].dt.normalize()
+    with_values = values is not None
+    df["value"] = np.asarray(values, dtype=float) if with_values else 0.0
+    df = df[df["date"] <= end]
+    daily = df.groupby(["customer", "date"], sort=True)["value"].sum().reset_index()
+    grouped = daily.groupby("customer", sort=True)
+    first = grouped["date"].min()
+    last = grouped["date"].max()
+    n_days = grouped["date"].count()
+    out = pd.DataFrame(index=first.index)
+    out["frequency"] = (n_days - 1).astype(float)
+    out["recency"] = (last - first).dt.days / unit
+    out["T"] = (end - first).dt.days / unit
+    if with_values:
+        first_value = grouped["value"].first()
+        total_value = grouped["value"].sum()
+        repeat = out["frequency"]
+        out["monetary_value"] = np.where(repeat > 0, (total_value - first_value) / repeat.where(repeat > 0, 1), 0.0)
+    out.index.name = "customer"
+    return out
