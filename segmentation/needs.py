@@ -23,8 +23,9 @@ from django.db.models import Case, DecimalField, F, IntegerField, Q, Sum, Value,
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from brokercrm.lib.db import is_postgres
 from brokercrm.nightly import StageContext, StageResult
-from brokercrm.nightly.bulk import bulk_replace, is_postgres, read_frame, session_work_mem
+from brokercrm.nightly.bulk import bulk_replace, read_frame, session_work_mem
 from clients.models import AssetSnapshot, Client, Instrument, Trade
 from segmentation import conf
 from segmentation.analytics import needs_profiles

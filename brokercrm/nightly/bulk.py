@@ -31,17 +31,15 @@ from django.conf import settings
 from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Q
 
-# The numpy binary-COPY encoder written for the demo seeder; it belongs in brokercrm/lib.
 from brokercrm.lib import pgbinary
+
+# The numpy binary-COPY encoder written for the demo seeder; it belongs in brokercrm/lib.
+from brokercrm.lib.db import is_postgres
 
 # PostgreSQL parses this text back to the same numeric value (at most 15 significant
 # digits: money with 2 decimals is exact below 10^13).
 _FLOAT_FORMAT = "%.15g"
 _NULL = r"\N"
-
-
-def is_postgres() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def read_frame(sql: str, params: Sequence[Any], columns: list[str]) -> pd.DataFrame:

@@ -30,10 +30,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from brokercrm.lib.db import is_postgres
 from clients.ingest import errors, parsing, reading
 from clients.ingest.kinds import KINDS, KindSpec
 from clients.ingest.rejects import ErrorSink
-from clients.ingest.staging import StageTable, on_postgresql
+from clients.ingest.staging import StageTable
 from clients.ingest.validation import ReferenceCache, check_header, complete_chunk, parse_chunk
 from clients.models import ImportBatch, ImportBatchError
 
@@ -252,7 +253,7 @@ def _constraints_checked_per_statement() -> Iterator[None]:
     The cost is the same, but paid chunk by chunk while the next chunk is being parsed,
     instead of all at once at the end. Restored on the way out; a rolled-back transaction
     restores it by itself."""
-    if not on_postgresql():
+    if not is_postgres():
         yield
         return
     with connection.cursor() as cursor:

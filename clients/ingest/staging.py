@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from django.db import IntegrityError, connection, transaction
 
+from brokercrm.lib.db import is_postgres
 from clients.ingest import errors
 from clients.ingest.kinds import KindSpec
 from clients.models import mask_identifier
@@ -46,10 +47,6 @@ _FETCH = 10_000
 
 # The tag of each staged value, telling the writer how to serialise it.
 TEXT, DECIMAL, INTEGER, BOOLEAN, DATE, DATETIME = "text", "decimal", "integer", "boolean", "date", "datetime"
-
-
-def on_postgresql() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def _q(name: str) -> str:
@@ -99,7 +96,7 @@ class StageTable:
         if self.spec.reversal:
             external = self.spec.model._meta.get_field(self.spec.external_id)
             definitions.append(f"{_q(REVERSES)} {external.db_type(connection)}")
-        suffix = " ON COMMIT DROP" if on_postgresql() else ""
+        suffix = " ON COMMIT DROP" if is_postgres() else ""
         tables = [
             (self.name, ", ".join(definitions)),
             (self.skip, f"{_q(ROW)} integer PRIMARY KEY, reason varchar(16)"),
@@ -107,7 +104,7 @@ class StageTable:
         if self.spec.reversal:
             tables.append((self.pending, ", ".join(definitions)))
         with connection.cursor() as cursor:
-            if on_postgresql():
+            if is_postgres():
                 # Serialise imports of one kind until commit, so the classification of a row
                 # as new stays true until it is written (see the module docstring).
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [zlib.crc32(f"ingest:{self.spec.name}".encode())])
@@ -165,7 +162,7 @@ class StageTable:
         n = len(rows)
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                if on_postgresql():
+                if is_postgres():
                     columns = [_copy_text(tag, data) for tag, data in (values[f] for f in self.fields)]
                     columns += [[_constant_text(value)] * n for value in constants.values()]
                     sql = f"COPY {_q(self.spec.table)} ({', '.join(_q(c) for c in names)}) FROM STDIN"
@@ -189,7 +186,7 @@ class StageTable:
     def _load(self, table: str, rows: np.ndarray, values: dict[str, tuple[str, Any]], reverses: list | None) -> None:
         """Put rows into one of the batch's tables (the stage or the pending reversals)."""
         names = ", ".join(_q(c) for c in self.staged_columns)
-        if on_postgresql():
+        if is_postgres():
             columns = [[str(r) for r in rows.tolist()]]
             columns += [_copy_text(tag, data) for tag, data in (values[f] for f in self.fields)]
             if self.spec.reversal:
@@ -338,13 +335,13 @@ class StageTable:
         condition = on or self._key_match(alias, source)
         table = _q(self.spec.table)
         join = "LEFT JOIN" if left else "JOIN"
-        if on_postgresql():
+        if is_postgres():
             return f"{join} LATERAL (SELECT * FROM {table} {alias} WHERE {condition} OFFSET 0) {alias} ON TRUE"  # noqa: S608
         return f"{join} {table} {alias} ON {condition}"
 
     def _not_held(self, source: str) -> str:
         """A condition: the staged row's key is not held (an index probe per row, see _held_join)."""
-        offset = " OFFSET 0" if on_postgresql() else ""
+        offset = " OFFSET 0" if is_postgres() else ""
         return f"NOT EXISTS (SELECT 1 FROM {_q(self.spec.table)} t WHERE {self._key_match('t', source)}{offset})"  # noqa: S608
 
     def _compared(self) -> list[str]:

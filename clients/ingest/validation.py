@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 from django.db import connection
 
+from brokercrm.lib.db import is_postgres
 from clients.ingest import errors, parsing, reading
 from clients.ingest.kinds import Column, KindSpec, ParsedChunk, Reference
-from clients.ingest.staging import BOOLEAN, DATE, DATETIME, DECIMAL, INTEGER, TEXT, on_postgresql
+from clients.ingest.staging import BOOLEAN, DATE, DATETIME, DECIMAL, INTEGER, TEXT
 from clients.models import mask_identifier
 
 REFERENCE_CACHE_SIZE = 500_000
@@ -73,7 +74,7 @@ class ReferenceCache:
 
 def _fetch_ids(reference: Reference, keys: set[str]) -> dict[str, int]:
     model = reference.model
-    if on_postgresql():
+    if is_postgres():
         table = connection.ops.quote_name(model._meta.db_table)
         column = connection.ops.quote_name(model._meta.get_field(reference.lookup).column)
         with connection.cursor() as cursor:

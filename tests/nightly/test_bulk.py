@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from django.db import connection
 
+from brokercrm.lib.db import is_postgres
 from brokercrm.nightly.bulk import (
     bulk_replace,
     drop_orphan_partitions,
     drop_partition,
-    is_postgres,
     partition_name,
     read_frame,
     replace_partition,
