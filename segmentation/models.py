@@ -84,8 +84,12 @@ class ClientDailyActivity(models.Model):
         verbose_name_plural = "client daily activity"
         indexes = [
             # PostgreSQL: the window sums per client (tiers, reactivation) read this index alone,
-            # in client order, and aggregate as they go: 3x faster than hashing ~10M rows.
-            models.Index(fields=["client", "day"], include=["commission"], name="activity_client_day_commission"),
+            # in client order, and aggregate as they go: 3x faster than hashing ~10M rows. The
+            # trade count is included for the dormancy stage (a day whose trades were all
+            # reversed is not a trading day), so it reads the index alone too.
+            models.Index(
+                fields=["client", "day"], include=["commission", "trades"], name="activity_client_day_commission"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -280,6 +284,8 @@ class ResultSet(models.Model):
     class Kind(models.TextChoices):
         REACTIVATION = "reactivation", _("High assets, low activity")
         NEEDS = "needs", _("Needs profiles")
+        ACTIVITY = "activity", _("Activity segments and dormancy")
+        CHURN = "churn", _("Churn risk and lifetime value")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     as_of = models.DateField()

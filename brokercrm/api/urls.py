@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("clients.api.urls")),
     path("ingest/", include("clients.ingest.urls")),
     path("", include("segmentation.api.urls")),
+    path("", include("retention.api.scores_urls")),
 ]

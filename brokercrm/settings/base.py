@@ -208,6 +208,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ClientKindEnum": "clients.models.Client.Kind",
         "ClientStatusEnum": "clients.models.Client.Status",
+        "LifetimeFitStatusEnum": "retention.models.LifetimeFit.Status",
         "CashFlowKindEnum": "clients.models.CashFlow.Kind",
     },
 }
@@ -256,3 +257,39 @@ NEEDS_MIN_DAYS = 2
 NEEDS_SWING_MAX_DAYS = 20
 NEEDS_TOP_INDUSTRIES = 3
 NEEDS_HIGH_PRICE = 50
+
+# --- Dormancy, churn and lifetime value (retention), see DOMAIN.md "Activity, dormancy, churn" --
+# Activity segments by days since the last trade: active <= 30 < potentially active <= 180 < dormant.
+ACTIVITY_ACTIVE_DAYS = 30
+ACTIVITY_DORMANT_DAYS = 180
+ACTIVITY_RECENT_DAYS = 90  # "recent" window compared with the client's own baseline year before it
+ACTIVITY_BASELINE_DAYS = 365
+ACTIVITY_SLOWING_RATIO = 0.5  # recent rate below half the client's own baseline -> potentially active
+ACTIVITY_MIN_BASELINE_DAYS = 3  # trading days in the baseline year needed to judge a rhythm
+ACTIVITY_OVERDUE_MULTIPLE = 3.0  # "about to go dormant": no trade for 3x the client's typical gap
+# The regulator's dormant account: tiny cash, no holdings, no trade for years.
+REGULATORY_DORMANT_YEARS = 3
+REGULATORY_DORMANT_MAX_CASH = 100
+# Churn risk (0-100): weights of the signals, combined as 1 - prod(1 - weight x strength).
+CHURN_WEIGHTS = {
+    "model": 0.85,  # BG/NBD: P(no trading day in the next ACTIVITY_RECENT_DAYS), built on 1 - P(alive)
+    "dormant": 0.6,
+    "overdue": 0.5,  # dormant and overdue: only where the model does not score the client
+    "decline": 0.3,
+    "outflow": 0.6,
+    "complaints": 0.35,
+    "detractor": 0.35,
+    "low_csat": 0.25,
+    "losses": 0.25,
+    "downgrade": 0.3,
+}
+CHURN_OUTFLOW_FULL_SHARE = 0.5  # net outflow of half the assets = full strength
+CHURN_LOSS_FULL_SHARE = 0.2  # realised losses of a fifth of the assets = full strength
+CHURN_LOSS_MIN_TRADES = 3  # a "run" of losses: at least this many losing closes in the recent window
+CHURN_REASONS_KEPT = 3
+CHURN_SIGNAL_MIN = 0.05  # a signal weaker than this is not given as a reason
+# Lifetime value: BG/NBD + Gamma-Gamma on trading days, CLV over a horizon, discounted.
+LIFETIME_TIME_UNIT = "weeks"  # the nightly fit's unit: whole weeks collapse 1M clients to ~30k rows
+CLV_HORIZON_DAYS = 365
+CLV_ANNUAL_DISCOUNT_RATE = 0.08
+CLV_SIMPLE_RETENTION_YEARS = 3  # "average retention duration" of the simple formula

@@ -1,0 +1,1 @@
+import retention.admin_scores  # noqa: F401

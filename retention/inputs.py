@@ -1,0 +1,222 @@
+"""Reading the scoring inputs of a client-id range as of a date: set-based SQL, one query per source.
+
+Everything is read with a date bound (`<= as_of`), so scoring an earlier date (the back-test)
+sees only what was known then. Works on PostgreSQL and SQLite (plain SQL, no DISTINCT ON).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+from django.utils import timezone
+
+from brokercrm.nightly.bulk import read_frame
+from clients.models import AssetSnapshot, CashFlow, Client, Trade
+from retention.conf import ActivityParams
+from retention.scoring import ACTIVITY_INPUT, NONE, day_numbers, empty_signals
+from segmentation.conf import asset_snapshot_max_age_days
+from segmentation.models import ClientDailyActivity, TierHistory
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    """Midnight starting `day` in the exchange time zone (trades are days in that zone)."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_default_timezone())
+
+
+def read_activity_inputs(as_of: dt.date, client_from: int, client_to: int, params: ActivityParams) -> pd.DataFrame:
+    """One ACTIVITY_INPUT row per client of the range opened on or before `as_of`."""
+    recent_start = as_of - dt.timedelta(days=params.recent_days)  # exclusive
+    baseline_start = recent_start - dt.timedelta(days=params.baseline_days)  # exclusive
+    year_start = as_of - dt.timedelta(days=365)  # exclusive
+    clients = read_frame(
+        f"SELECT id, opened_on, closed_on FROM {_table(Client)} "  # noqa: S608
+        "WHERE id >= %s AND id <= %s AND opened_on <= %s",
+        [client_from, client_to, as_of],
+        ["client_id", "opened_on", "closed_on"],
+    )
+    # Day level first (a day traded on two channels is one trading day; a trade and its
+    # reversal on the same day leave no trade), then per client.
+    days = read_frame(
+        "SELECT client_id, MIN(day), MAX(day), COUNT(*), "  # noqa: S608
+        "SUM(CASE WHEN day > %s THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN day > %s AND day <= %s THEN 1 ELSE 0 END), "
+        "SUM(trades), CAST(SUM(commission) AS DOUBLE PRECISION), "
+        "SUM(CASE WHEN day > %s THEN trades ELSE 0 END), "
+        "CAST(SUM(CASE WHEN day > %s THEN commission ELSE 0 END) AS DOUBLE PRECISION) "
+        "FROM (SELECT client_id, day, SUM(trades) AS trades, SUM(commission) AS commission "
+        f"FROM {_table(ClientDailyActivity)} "
+        "WHERE client_id >= %s AND client_id <= %s AND day <= %s "
+        "GROUP BY client_id, day HAVING SUM(trades) > 0) AS daily GROUP BY client_id",
+        [recent_start, baseline_start, recent_start, year_start, year_start, client_from, client_to, as_of],
+        [
+            "client_id",
+            "first_day",
+            "last_day",
+            "trading_days",
+            "recent_days",
+            "baseline_days",
+            "trades",
+            "commission",
+            "trades_year",
+            "commission_year",
+        ],
+    )
+    # The latest snapshot of the last ASSET_SNAPSHOT_MAX_AGE_DAYS (an older one is stale): a
+    # range of the (client, as_of) unique index, the latest picked here.
+    assets = read_frame(
+        "SELECT client_id, as_of, CAST(cash AS DOUBLE PRECISION), CAST(market_value AS DOUBLE PRECISION) "  # noqa: S608
+        f"FROM {_table(AssetSnapshot)} "
+        "WHERE client_id >= %s AND client_id <= %s AND as_of > %s AND as_of <= %s",
+        [client_from, client_to, as_of - dt.timedelta(days=asset_snapshot_max_age_days()), as_of],
+        ["client_id", "as_of", "cash", "market_value"],
+    )
+    if len(assets):
+        assets["as_of"] = day_numbers(assets["as_of"])
+        assets = assets.sort_values(["client_id", "as_of"], kind="stable").drop_duplicates("client_id", keep="last")
+    assets = assets.drop(columns="as_of")
+    frame = pd.DataFrame(
+        {
+            "client_id": clients["client_id"].to_numpy("int64"),
+            "opened_on": day_numbers(clients["opened_on"]),
+            "closed_on": day_numbers(clients["closed_on"]),
+        }
+    )
+    days_numeric = pd.DataFrame({"client_id": days["client_id"].to_numpy("int64")})
+    days_numeric["first_day"] = day_numbers(days["first_day"])
+    days_numeric["last_day"] = day_numbers(days["last_day"])
+    for column in ("trading_days", "recent_days", "baseline_days", "trades", "trades_year"):
+        days_numeric[column] = days[column].to_numpy().astype("int64")
+    for column in ("commission", "commission_year"):
+        days_numeric[column] = days[column].to_numpy().astype("float64")
+    frame = frame.merge(days_numeric, on="client_id", how="left")
+    for column in ("first_day", "last_day"):
+        frame[column] = frame[column].fillna(NONE).astype("int64")
+    for column in ("trading_days", "recent_days", "baseline_days", "trades", "trades_year"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    for column in ("commission", "commission_year"):
+        frame[column] = frame[column].fillna(0.0).astype("float64")
+    assets = assets.astype({"client_id": "int64", "cash": "float64", "market_value": "float64"})
+    frame = frame.merge(assets, on="client_id", how="left")
+    return frame[ACTIVITY_INPUT].sort_values("client_id", kind="stable").reset_index(drop=True)
+
+
+SIGNAL_SQL_COLUMNS = ["client_id", "outflow_30", "outflow_90", "pnl_recent", "losing_closes"]
+
+
+def ledger_signals_sql(
+    as_of: dt.date, params: ActivityParams, client_from: int | None = None, client_to: int | None = None
+) -> tuple[str, list]:
+    """SELECT of the ledger signals per client (SIGNAL_SQL_COLUMNS): net withdrawals over the last
+    30 and 90 days, realised P&L and losing closes in the recent window. Reads time ranges of the
+    cash-flow and trade indexes; without a client range it covers every client (the stage's
+    staging table), with one a slice (the back-test)."""
+    end = _day_start(as_of + dt.timedelta(days=1))
+    start_30 = _day_start(as_of - dt.timedelta(days=29))
+    start_90 = _day_start(as_of - dt.timedelta(days=89))
+    recent = _day_start(as_of - dt.timedelta(days=params.recent_days - 1))
+    flows_where, trades_where, flows_params, trades_params = "", "", [], []
+    if client_from is not None:
+        flows_where = trades_where = " AND client_id >= %s AND client_id <= %s"
+        flows_params = trades_params = [client_from, client_to]
+    sql = (
+        "SELECT COALESCE(f.client_id, t.client_id) AS client_id, COALESCE(f.outflow_30, 0) AS outflow_30, "  # noqa: S608
+        "COALESCE(f.outflow_90, 0) AS outflow_90, COALESCE(t.pnl_recent, 0) AS pnl_recent, "
+        "COALESCE(t.losing_closes, 0) AS losing_closes FROM ("
+        "SELECT client_id, "
+        "CAST(SUM(CASE WHEN occurred_at >= %s THEN "
+        "CASE WHEN kind = 'withdrawal' THEN amount ELSE -amount END ELSE 0 END) AS DOUBLE PRECISION) AS outflow_30, "
+        "CAST(SUM(CASE WHEN kind = 'withdrawal' THEN amount ELSE -amount END) AS DOUBLE PRECISION) AS outflow_90 "
+        f"FROM {_table(CashFlow)} WHERE occurred_at >= %s AND occurred_at < %s{flows_where} "
+        "GROUP BY client_id) f FULL OUTER JOIN ("
+        "SELECT client_id, CAST(SUM(realized_pnl) AS DOUBLE PRECISION) AS pnl_recent, "
+        "SUM(CASE WHEN realized_pnl < 0 AND reverses_id IS NULL THEN 1 ELSE 0 END) AS losing_closes "
+        f"FROM {_table(Trade)} WHERE executed_at >= %s AND executed_at < %s AND realized_pnl IS NOT NULL"
+        f"{trades_where} GROUP BY client_id) t ON f.client_id = t.client_id"
+    )
+    return sql, [start_30, start_90, end, *flows_params, recent, end, *trades_params]
+
+
+def read_signals(
+    as_of: dt.date,
+    client_from: int,
+    client_to: int,
+    params: ActivityParams,
+    *,
+    with_feedback: bool = True,
+    ledger: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One SIGNAL_INPUT row per client of the range with any signal (others: no signal).
+
+    `ledger`: the range's rows of SIGNAL_SQL_COLUMNS when already computed (the stage reads them
+    from its staging table); otherwise they are read here."""
+    if ledger is None:
+        sql, sql_params = ledger_signals_sql(as_of, params, client_from, client_to)
+        ledger = read_frame(sql, sql_params, SIGNAL_SQL_COLUMNS)
+    downgrades = read_frame(
+        "SELECT client_id, as_of, previous_tier, tier "  # noqa: S608
+        f"FROM {_table(TierHistory)} "
+        "WHERE client_id >= %s AND client_id <= %s AND as_of > %s AND as_of <= %s "
+        "AND tier IS NOT NULL AND previous_tier IS NOT NULL AND tier > previous_tier",
+        [client_from, client_to, as_of - dt.timedelta(days=params.recent_days), as_of],
+        ["client_id", "as_of", "previous_tier", "tier"],
+    )
+    parts = [
+        ledger.astype(
+            {
+                "client_id": "int64",
+                "outflow_30": "float64",
+                "outflow_90": "float64",
+                "pnl_recent": "float64",
+                "losing_closes": "float64",
+            }
+        )
+    ]
+    if len(downgrades):
+        downgrades = downgrades.astype({"client_id": "int64", "previous_tier": "int64", "tier": "int64"})
+        downgrades["downgrade_on"] = day_numbers(downgrades["as_of"])
+        downgrades = downgrades.sort_values(["client_id", "downgrade_on"])
+        grouped = downgrades.groupby("client_id")
+        summary = pd.DataFrame(
+            {
+                "downgrade_from": grouped["previous_tier"].first(),
+                "downgrade_to": grouped["tier"].last(),
+                "downgrade_on": grouped["downgrade_on"].last(),
+            }
+        ).reset_index()
+        summary["downgrade_steps"] = (summary["downgrade_to"] - summary["downgrade_from"]).clip(lower=0)
+        parts.append(summary.astype({"downgrade_from": "float64", "downgrade_to": "float64"}))
+    if with_feedback:
+        feedback = feedback_signals(as_of, client_from, client_to)
+        if feedback is not None and len(feedback):
+            parts.append(feedback)
+    ids = np.unique(np.concatenate([part["client_id"].to_numpy("int64") for part in parts]))
+    frame = empty_signals(ids).set_index("client_id")
+    for part in parts:
+        if not len(part):
+            continue
+        part = part.set_index("client_id")
+        frame.loc[part.index, part.columns] = part.to_numpy()
+    frame = frame.reset_index()
+    frame["downgrade_on"] = frame["downgrade_on"].astype("int64")
+    return frame
+
+
+def feedback_signals(as_of: dt.date, client_from: int, client_to: int) -> pd.DataFrame | None:
+    """Open complaints and detractor / low-CSAT answers from the feedback app, when it provides them."""
+    try:
+        from feedback.selectors import churn_signals
+    except ImportError:
+        return None
+    frame = churn_signals(as_of, client_from, client_to)
+    if frame is None or not len(frame):
+        return None
+    return frame[["client_id", "open_complaints", "detractor_score", "low_csat"]].astype(
+        {"client_id": "int64", "open_complaints": "float64", "detractor_score": "float64", "low_csat": "float64"}
+    )

@@ -1,0 +1,160 @@
+"""Retention: the nightly scores (activity segment, dormancy, churn risk with reasons, CLV).
+
+Per-client rows are written per chunk under a `generation` (the id of the stage run that
+builds them) and published all at once through segmentation's ResultSet, like the needs
+profiles: re-running a date never shows a mix of old and new rows, and a failed run leaves
+the previous night's rows published. The fitted lifetime model is kept for every date (one
+small row), so model-based figures of any past date can be recomputed.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from brokercrm.models import NightlyRun
+from clients.models import Client
+from segmentation.models import Tier
+
+
+class ActivitySegment(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    POTENTIALLY_ACTIVE = "potentially_active", _("Potentially active")
+    DORMANT = "dormant", _("Dormant")
+    CLOSED = "closed", _("Closed")
+
+
+class ClientActivity(models.Model):
+    """A client's trading rhythm and activity segment on an as-of date (the dormancy stage)."""
+
+    generation = models.BigIntegerField()
+    as_of = models.DateField()
+    client = models.ForeignKey(
+        Client, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    segment = models.CharField(max_length=20, choices=ActivitySegment.choices)
+    first_trade_on = models.DateField(null=True, blank=True)
+    last_trade_on = models.DateField(null=True, blank=True)
+    days_since_last_trade = models.IntegerField(
+        null=True, blank=True, help_text="Days since the last trade (or since opening, if it never traded)."
+    )
+    trading_days = models.IntegerField(help_text="Distinct trading days up to the as-of date.")
+    recent_trading_days = models.IntegerField(help_text="Distinct trading days in the recent window.")
+    baseline_trading_days = models.FloatField(
+        null=True, blank=True, help_text="The client's own rate over the baseline year, scaled to the recent window."
+    )
+    typical_gap_days = models.FloatField(
+        null=True, blank=True, help_text="Average gap between trading days over the baseline year."
+    )
+    overdue_ratio = models.FloatField(null=True, blank=True, help_text="Days since last trade / typical gap.")
+    trades_year = models.IntegerField(default=0, help_text="Trades in the last 365 days.")
+    commission_year = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    commission = models.DecimalField(
+        max_digits=20, decimal_places=2, default=0, help_text="Commission on all trading days up to the as-of date."
+    )
+    about_to_go_dormant = models.BooleanField(default=False)
+    regulatory_dormant = models.BooleanField(default=False)
+    cash = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+    market_value = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["generation", "client"]
+        verbose_name_plural = "client activity"
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "client"], name="activity_one_per_client_generation"),
+        ]
+        indexes = [models.Index(fields=["generation", "segment"], name="activity_generation_segment")]
+
+    def __str__(self) -> str:
+        return f"activity {self.client_id} {self.as_of}: {self.segment}"
+
+
+class ChurnScore(models.Model):
+    """A client's churn risk (0-100) with its reasons, P(alive) and lifetime value on an as-of date."""
+
+    generation = models.BigIntegerField()
+    as_of = models.DateField()
+    client = models.ForeignKey(
+        Client, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    tier = models.PositiveSmallIntegerField(choices=Tier.choices, null=True, blank=True)
+    segment = models.CharField(max_length=20, choices=ActivitySegment.choices)
+    risk = models.PositiveSmallIntegerField(help_text="Churn risk, 0 (safe) to 100.")
+    p_alive = models.FloatField(null=True, blank=True, help_text="BG/NBD probability the client is still active.")
+    expected_trading_days = models.FloatField(
+        null=True, blank=True, help_text="BG/NBD expected trading days over the CLV horizon."
+    )
+    clv = models.DecimalField(
+        max_digits=20, decimal_places=2, null=True, blank=True, help_text="Model CLV (commission) over the horizon."
+    )
+    clv_simple = models.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        help_text="Average commission per trade x trades per year x expected years retained.",
+    )
+    value_at_risk = models.DecimalField(
+        max_digits=20, decimal_places=2, help_text="CLV (model, else simple) x risk / 100: the value a loss would cost."
+    )
+    reasons = models.JSONField(default=list, help_text="Top reasons, strongest first: code, points, text.")
+    signals = models.JSONField(default=dict, help_text="The measured signals the score was built from.")
+    model_used = models.BooleanField(
+        default=True, help_text="False when the lifetime model did not fit and the rule signals stand alone."
+    )
+
+    class Meta:
+        ordering = ["generation", "client"]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "client"], name="churn_one_per_client_generation"),
+            models.CheckConstraint(condition=Q(risk__gte=0, risk__lte=100), name="churn_risk_0_100"),
+        ]
+        indexes = [
+            models.Index(fields=["generation", "-risk"], name="churn_generation_risk"),
+            models.Index(fields=["generation", "tier", "-risk"], name="churn_generation_tier_risk"),
+        ]
+
+    def __str__(self) -> str:
+        return f"churn {self.client_id} {self.as_of}: {self.risk}"
+
+
+class LifetimeFit(models.Model):
+    """The BG/NBD + Gamma-Gamma fit of one as-of date (kept for every date)."""
+
+    class Status(models.TextChoices):
+        OK = "ok", _("Fitted")
+        BOUNDARY = "boundary", _("Optimum at a boundary: rule signals only")
+        FAILED = "failed", _("Did not converge: rule signals only")
+        TOO_FEW = "too_few", _("Too few repeat clients to fit")
+
+    as_of = models.DateField(unique=True)
+    nightly_run = models.ForeignKey(NightlyRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    message = models.TextField(blank=True)
+    time_unit = models.CharField(max_length=5, default="days")
+    history_start = models.DateField(null=True, blank=True, help_text="Trading days before this are not modelled.")
+    customers = models.PositiveIntegerField(default=0)
+    distinct_rows = models.PositiveIntegerField(default=0)
+    r = models.FloatField(null=True, blank=True)
+    alpha = models.FloatField(null=True, blank=True)
+    a = models.FloatField(null=True, blank=True)
+    b = models.FloatField(null=True, blank=True)
+    log_likelihood = models.FloatField(null=True, blank=True)
+    gg_status = models.CharField(max_length=10, choices=Status.choices, blank=True)
+    p = models.FloatField(null=True, blank=True)
+    q = models.FloatField(null=True, blank=True)
+    v = models.FloatField(null=True, blank=True)
+    gg_log_likelihood = models.FloatField(null=True, blank=True)
+    fit_seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-as_of"]
+
+    def __str__(self) -> str:
+        return f"lifetime fit {self.as_of} ({self.status})"
+
+    @property
+    def usable(self) -> bool:
+        return self.status == self.Status.OK
+
+

@@ -1,0 +1,132 @@
+"""Reads of the scoring results for the API, admin, pages and the metrics stage.
+
+Client-level reads take the requesting user and apply brokercrm.policy (rows outside the
+user's scope never come back; a lookup outside it is a 404). They read the published
+generation of each result (see retention/publish.py): stored nightly results, never a model
+computed in a request.
+
+`activity_segments(as_of)` and `model_clv(as_of)` recompute a past date from the data known
+then (and the fit stored for it), for figures that must be reproducible for any date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from django.http import Http404
+
+from brokercrm.nightly.chunks import client_id_ranges
+from brokercrm.policy import get_visible_or_404, scope_queryset
+from clients.models import Client
+from retention import conf, scoring
+from retention.models import ChurnScore, ClientActivity, LifetimeFit
+from retention.publish import published
+from segmentation.models import ResultSet
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def published_generation(kind: str) -> tuple[int | None, dt.date | None]:
+    result = published(kind)
+    return (result.generation, result.as_of) if result else (None, None)
+
+
+def churn_scores(*, user: User) -> QuerySet[ChurnScore]:
+    """The published churn scores of the clients in the user's scope."""
+    generation, _ = published_generation(ResultSet.Kind.CHURN)
+    if generation is None:
+        return ChurnScore.objects.none()
+    queryset = ChurnScore.objects.filter(generation=generation).select_related(
+        "client__branch", "client__account_manager"
+    )
+    return scope_queryset(user, queryset, prefix="client__")
+
+
+def client_activity_list(*, user: User) -> QuerySet[ClientActivity]:
+    """The published activity rows (segments, dormancy warnings) in the user's scope."""
+    generation, _ = published_generation(ResultSet.Kind.ACTIVITY)
+    if generation is None:
+        return ClientActivity.objects.none()
+    queryset = ClientActivity.objects.filter(generation=generation).select_related(
+        "client__branch", "client__account_manager"
+    )
+    return scope_queryset(user, queryset, prefix="client__")
+
+
+@dataclass
+class ClientScores:
+    client: Client
+    activity: ClientActivity | None
+    churn: ChurnScore | None
+
+
+def client_scores_get(*, user: User, client_no: str) -> ClientScores:
+    """A client's current activity segment and churn score; Http404 outside scope or before any run."""
+    client = get_visible_or_404(user, Client.objects.only("pk", "client_no", "name"), client_no=client_no)
+    activity_generation, _ = published_generation(ResultSet.Kind.ACTIVITY)
+    churn_generation, _ = published_generation(ResultSet.Kind.CHURN)
+    activity = (
+        ClientActivity.objects.filter(generation=activity_generation, client_id=client.pk).first()
+        if activity_generation is not None
+        else None
+    )
+    churn = (
+        ChurnScore.objects.filter(generation=churn_generation, client_id=client.pk).first()
+        if churn_generation is not None
+        else None
+    )
+    if activity is None and churn is None:
+        raise Http404("No scores for this client yet.")
+    return ClientScores(client, activity, churn)
+
+
+def lifetime_fits() -> QuerySet[LifetimeFit]:
+    return LifetimeFit.objects.order_by("-as_of")
+
+
+# --- recomputation for any date (metrics) ---------------------------------------------------
+
+
+def activity_frame(as_of: dt.date) -> pd.DataFrame:
+    """Every client opened by `as_of` with its activity columns as of that date (data <= as_of only)."""
+    from retention.inputs import read_activity_inputs
+
+    params = conf.activity_params()
+    parts = [
+        scoring.activity_segments(read_activity_inputs(as_of, first, last, params), as_of, params)
+        for first, last in client_id_ranges()
+    ]
+    if not parts:
+        return scoring.activity_segments(pd.DataFrame(columns=scoring.ACTIVITY_INPUT), as_of, params)
+    return pd.concat(parts, ignore_index=True)
+
+
+def activity_segments(as_of: dt.date) -> pd.DataFrame:
+    """client_id, segment (active / potentially_active / dormant / closed) of every client opened
+    by `as_of`, computed from the data known on that date (the same rules as the nightly stage)."""
+    frame = activity_frame(as_of)
+    return pd.DataFrame(
+        {"client_id": frame["client_id"].astype("int64").to_numpy(), "segment": frame["segment"].to_numpy()}
+    )
+
+
+def model_clv(as_of: dt.date) -> pd.DataFrame | None:
+    """client_id, clv (model CLV over CLV_HORIZON_DAYS, NaN for clients the model does not value)
+    for the clients open on `as_of`, from the lifetime fit stored for that date; None when no
+    usable fit was stored for it."""
+    from retention.churn import stored_fit
+
+    if not LifetimeFit.objects.filter(as_of=as_of, status=LifetimeFit.Status.OK).exists():
+        return None
+    fit = stored_fit(as_of)
+    if not fit.value_usable:
+        return None
+    frame = activity_frame(as_of)
+    frame = frame[frame["segment"] != scoring.SEGMENT_CLOSED].reset_index(drop=True)
+    act = conf.activity_params()
+    values = scoring.model_scores(fit, frame, as_of, conf.churn_params(), act.recent_days)
+    return pd.DataFrame({"client_id": frame["client_id"].astype("int64").to_numpy(), "clv": values["clv"].round(2)})
