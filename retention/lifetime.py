@@ -11,10 +11,11 @@ References
 
 Parameters are fitted by maximum likelihood over log-parameters (so they stay positive) with
 L-BFGS-B and an analytic gradient, from several starting points; identical rows are collapsed
-into weights first, so very large customer bases fit quickly.  If the optimum runs to the edge
-of the parameter space (a log-parameter beyond ``BOUNDARY_LOG``) or the optimiser does not
-converge, the fit says so in ``at_boundary`` / ``converged`` / ``message`` instead of returning
-NaN or a silently meaningless number.
+into weights first and the parts of the likelihood that depend on the frequency alone are
+evaluated once per distinct frequency, so very large customer bases fit quickly.  If the
+optimum runs to the edge of the parameter space (a log-parameter beyond ``BOUNDARY_LOG``) or
+the optimiser does not converge, the fit says so in ``at_boundary`` / ``converged`` /
+``message`` instead of returning NaN or a silently meaningless number.
 """
 
 from __future__ import annotations
@@ -45,8 +46,29 @@ def summary_collapse(*columns):
     data = np.column_stack([np.asarray(c, dtype=float) for c in columns])
     if data.shape[0] == 0:
         return tuple(np.empty(0) for _ in columns), np.empty(0)
-    uniq, counts = np.unique(data, axis=0, return_counts=True)
+    uniq, _, counts = _unique_rows(data)
     return tuple(uniq[:, i] for i in range(uniq.shape[1])), counts.astype(float)
+
+
+def _unique_rows(data):
+    """Distinct rows of a 2-d float array, sorted lexicographically (first column first).
+
+    Same result as ``np.unique(data, axis=0, return_inverse=True, return_counts=True)`` for
+    finite values (a row containing NaN is never merged with another) but several times faster:
+    one ``lexsort`` of the columns instead of a sort of row records.
+    Returns ``(unique_rows, inverse, counts)``.
+    """
+    n = data.shape[0]
+    order = np.lexsort(data.T[::-1])
+    ordered = data[order]
+    first = np.empty(n, dtype=bool)
+    first[:1] = True
+    np.any(ordered[1:] != ordered[:-1], axis=1, out=first[1:])
+    starts = np.flatnonzero(first)
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    counts = np.diff(np.append(starts, n))
+    return ordered[starts], inverse, counts
 
 
 def _as_weights(weights, n):
@@ -158,31 +180,82 @@ def bgnbd_log_likelihood_terms(r, alpha, a, b, x, t_x, T):
     return _bgnbd_ll_grad(np.log([r, alpha, a, b]), x, t_x, T, None, want_grad=False)
 
 
-def _bgnbd_ll_grad(theta, x, t_x, T, w, want_grad=True):
+def _frequency_groups(x, w):
+    """Distinct frequencies, each row's index into them and (with weights) their total weight.
+
+    The x-only parts of the likelihood (log-gamma, log-beta, digamma terms) are evaluated once
+    per distinct frequency instead of once per row: a customer base has a few hundred distinct
+    frequencies however many (x, t_x, T) rows it has.
+    """
+    xs, idx = np.unique(x, return_inverse=True)
+    idx = idx.reshape(np.shape(x))
+    wx = None if w is None else np.bincount(idx.ravel(), weights=np.ravel(w), minlength=xs.size)
+    return xs, idx, wx
+
+
+def _dot(u, v):
+    """Plain (non-BLAS) dot product of two 1-d arrays.
+
+    For the 1-d sums of the likelihood a multi-threaded BLAS ``dot`` costs far more than it
+    saves (thread start-up and, on a busy machine, waiting for cores); einsum's own loop does not.
+    """
+    return float(np.einsum("i,i->", u, v))
+
+
+def _bgnbd_ll_grad(theta, x, t_x, T, w, want_grad=True, groups=None):
+    """Log-likelihood (weighted sum, and its gradient w.r.t. log-parameters) or per-row terms.
+
+    Terms depending on x only are evaluated per distinct frequency (``groups``, see
+    ``_frequency_groups``); per row there remain two logs, one exp and one log1p.
+    """
     r, alpha, a, b = np.exp(theta)
+    xs, idx, wx = _frequency_groups(x, w) if groups is None else groups
+    pos_s = xs > 0
+    xs_safe = np.where(pos_s, xs, 1.0)
+    # A1 + A2 and ln a - ln(b+x-1) per distinct x (-inf for x = 0: no A4 term)
+    a12_s = (
+        special.gammaln(r + xs)
+        - special.gammaln(r)
+        + r * np.log(alpha)
+        + special.betaln(a, b + xs)
+        - special.betaln(a, b)
+    )
+    c4_s = np.where(pos_s, np.log(a) - np.log(b + xs_safe - 1.0), -np.inf)
     rx = r + x
-    a1 = special.gammaln(rx) - special.gammaln(r) + r * np.log(alpha)
-    a2 = special.betaln(a, b + x) - special.betaln(a, b)
-    a3 = -rx * np.log(alpha + T)
-    pos = x > 0
-    x_safe = np.where(pos, x, 1.0)
-    a4 = np.where(pos, np.log(a) - np.log(b + x_safe - 1.0) - rx * np.log(alpha + t_x), -np.inf)
-    lse = np.logaddexp(a3, a4)
-    ll = a1 + a2 + lse
-    if not want_grad:
-        return ll
-    w3 = np.exp(a3 - lse)
-    w4 = np.exp(a4 - lse)
     log_at = np.log(alpha + T)
     log_atx = np.log(alpha + t_x)
-    d_r = special.digamma(rx) - special.digamma(r) + np.log(alpha) - w3 * log_at - w4 * log_atx
-    d_alpha = r / alpha - w3 * rx / (alpha + T) - w4 * rx / (alpha + t_x)
+    a3 = -rx * log_at
+    # log(exp(A3) + exp(A4)) = A3 + log1p(exp(d)) with d = A4 - A3 (-inf when x = 0), evaluated
+    # from the larger term: e = exp(-|d|) <= 1.
+    d = c4_s[idx] + rx * (log_at - log_atx)
+    e = np.exp(-np.abs(d))
+    lse = a3 + np.maximum(d, 0.0) + np.log1p(e)
+    if not want_grad:
+        return a12_s[idx] + lse
+    ll = _dot(wx, a12_s) + _dot(w, lse)
+    # shares of the two terms: w4 = exp(A4 - lse) = 1 / (1 + exp(-d)), w3 = 1 - w4
+    small = e / (1.0 + e)
+    w4 = np.where(d > 0, 1.0 - small, small)
+    ww4 = w * w4
+    ww3 = w - ww4
+    total = float(wx.sum())
     psi_ab = special.digamma(a + b)
-    psi_abx = special.digamma(a + b + x)
-    d_a = psi_ab - psi_abx + w4 / a
-    d_b = special.digamma(b + x) - psi_abx - special.digamma(b) + psi_ab - w4 / (b + x_safe - 1.0)
-    grads = np.array([w @ d_r * r, w @ d_alpha * alpha, w @ d_a * a, w @ d_b * b])
-    return float(w @ ll), grads
+    psi_abx_s = special.digamma(a + b + xs)
+    d_r = (
+        _dot(wx, special.digamma(r + xs))
+        + total * (np.log(alpha) - special.digamma(r))
+        - _dot(ww3, log_at)
+        - _dot(ww4, log_atx)
+    )
+    d_alpha = total * r / alpha - _dot(ww3 * rx, 1.0 / (alpha + T)) - _dot(ww4 * rx, 1.0 / (alpha + t_x))
+    d_a = total * psi_ab - _dot(wx, psi_abx_s) + float(ww4.sum()) / a
+    inv_bx1_s = np.where(pos_s, 1.0 / (b + xs_safe - 1.0), 0.0)
+    d_b = (
+        _dot(wx, special.digamma(b + xs) - psi_abx_s)
+        + total * (psi_ab - special.digamma(b))
+        - _dot(np.bincount(idx.ravel(), weights=ww4.ravel(), minlength=xs.size), inv_bx1_s)
+    )
+    return ll, np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
 
 
 def bgnbd_fit(frequency, recency, T, weights=None, penalizer=0.0, starts=None) -> BgNbdFit:
@@ -209,15 +282,15 @@ def bgnbd_fit(frequency, recency, T, weights=None, penalizer=0.0, starts=None) -
         raise ValueError("frequency, recency and T must be finite")
 
     # Collapse identical rows, summing their weights.
-    keys = np.column_stack([x, t_x, T])
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    uw = np.bincount(inverse.ravel(), weights=w, minlength=uniq.shape[0])
+    uniq, inverse, _ = _unique_rows(np.column_stack([x, t_x, T]))
+    uw = np.bincount(inverse, weights=w, minlength=uniq.shape[0])
     keep = uw > 0
     ux, ut, uT, uw = uniq[keep, 0], uniq[keep, 1], uniq[keep, 2], uw[keep]
     total = float(uw.sum())
+    groups = _frequency_groups(ux, uw)
 
     def neg(theta):
-        ll, g = _bgnbd_ll_grad(theta, ux, ut, uT, uw)
+        ll, g = _bgnbd_ll_grad(theta, ux, ut, uT, uw, groups=groups)
         return -ll / total, -g / total
 
     if starts is None:
@@ -234,8 +307,7 @@ def bgnbd_fit(frequency, recency, T, weights=None, penalizer=0.0, starts=None) -
     theta = res.x
     (r, alpha, a, b), ll, converged, at_boundary, message = _diagnose(("r", "alpha", "a", "b"), theta, res, total)
     if penalizer:
-        ll, _ = _bgnbd_ll_grad(theta, ux, ut, uT, uw)
-        ll = float(ll)
+        ll, _ = _bgnbd_ll_grad(theta, ux, ut, uT, uw, groups=groups)
     return BgNbdFit(
         r=float(r),
         alpha=float(alpha),
