@@ -10,4 +10,5 @@ urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("", client_views.home, name="home"),
+    path("clients/<str:client_no>/", client_views.client_detail, name="client-detail"),
 ]

@@ -35,9 +35,19 @@ def published_generation(kind: str) -> tuple[int | None, dt.date | None]:
     return (result.generation, result.as_of) if result else (None, None)
 
 
-def churn_scores(*, user: User) -> QuerySet[ChurnScore]:
+def published_generations() -> dict[str, int]:
+    """{kind: generation} of the published activity and churn results, in one query."""
+    return dict(
+        ResultSet.objects.filter(
+            kind__in=[ResultSet.Kind.ACTIVITY, ResultSet.Kind.CHURN], is_published=True, generation__isnull=False
+        ).values_list("kind", "generation")
+    )
+
+
+def churn_scores(*, user: User, generation: int | None = None) -> QuerySet[ChurnScore]:
     """The published churn scores of the clients in the user's scope."""
-    generation, _ = published_generation(ResultSet.Kind.CHURN)
+    if generation is None:
+        generation, _ = published_generation(ResultSet.Kind.CHURN)
     if generation is None:
         return ChurnScore.objects.none()
     queryset = ChurnScore.objects.filter(generation=generation).select_related(
@@ -46,9 +56,10 @@ def churn_scores(*, user: User) -> QuerySet[ChurnScore]:
     return scope_queryset(user, queryset, prefix="client__")
 
 
-def client_activity_list(*, user: User) -> QuerySet[ClientActivity]:
+def client_activity_list(*, user: User, generation: int | None = None) -> QuerySet[ClientActivity]:
     """The published activity rows (segments, dormancy warnings) in the user's scope."""
-    generation, _ = published_generation(ResultSet.Kind.ACTIVITY)
+    if generation is None:
+        generation, _ = published_generation(ResultSet.Kind.ACTIVITY)
     if generation is None:
         return ClientActivity.objects.none()
     queryset = ClientActivity.objects.filter(generation=generation).select_related(
@@ -84,6 +95,18 @@ def client_scores_get(*, user: User, client_no: str) -> ClientScores:
     return ClientScores(client, activity, churn)
 
 
+def client_scores_for(client: Client) -> ClientScores:
+    """The published activity and churn rows of a client already checked against the scope
+    (None where the client has no row): two queries."""
+    results = published_generations()
+    activity = churn = None
+    if ResultSet.Kind.ACTIVITY in results:
+        activity = ClientActivity.objects.filter(generation=results[ResultSet.Kind.ACTIVITY], client=client).first()
+    if ResultSet.Kind.CHURN in results:
+        churn = ChurnScore.objects.filter(generation=results[ResultSet.Kind.CHURN], client=client).first()
+    return ClientScores(client, activity, churn)
+
+
 def lifetime_fits() -> QuerySet[LifetimeFit]:
     return LifetimeFit.objects.order_by("-as_of")
 
@@ -107,7 +130,15 @@ def activity_frame(as_of: dt.date) -> pd.DataFrame:
 
 def activity_segments(as_of: dt.date) -> pd.DataFrame:
     """client_id, segment (active / potentially_active / dormant / closed) of every client opened
-    by `as_of`, computed from the data known on that date (the same rules as the nightly stage)."""
+    by `as_of`, computed from the data known on that date (the same rules as the nightly stage).
+
+    When the dormancy stage has published `as_of` (the same night, before the metrics stage),
+    its rows are read instead of computed again: the same values, a fraction of the time."""
+    result = published(ResultSet.Kind.ACTIVITY)
+    if result is not None and result.as_of == as_of and result.generation is not None:
+        rows = ClientActivity.objects.filter(generation=result.generation).values_list("client_id", "segment")
+        frame = pd.DataFrame.from_records(list(rows.iterator(chunk_size=50_000)), columns=["client_id", "segment"])
+        return frame.astype({"client_id": "int64"}).sort_values("client_id", kind="stable").reset_index(drop=True)
     frame = activity_frame(as_of)
     return pd.DataFrame(
         {"client_id": frame["client_id"].astype("int64").to_numpy(), "segment": frame["segment"].to_numpy()}

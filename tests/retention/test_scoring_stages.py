@@ -190,3 +190,12 @@ def test_segments_for_any_past_date_use_only_what_was_known(book, run_nightly) -
     assert segments[book["idle"].pk] == "potentially_active"
     assert segments[book["closed"].pk] == "active"  # still open then
     assert book["forgotten"].pk in segments.index
+
+
+def test_published_segments_are_read_back_as_computed(book, run_nightly) -> None:
+    run_nightly(AS_OF, ["rollup", "dormancy"], chunk_size=20)
+    stored = selectors.activity_segments(AS_OF)
+    ResultSet.objects.filter(kind=ResultSet.Kind.ACTIVITY).update(is_published=False)
+    computed = selectors.activity_segments(AS_OF)
+    assert stored.equals(computed)
+    assert len(stored) == Client.objects.count()
