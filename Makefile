@@ -35,6 +35,7 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --clients $(DEMO_CLIENTS) --months $(DEMO_MONTHS) --seed $(DEMO_SEED) --reset
+	$(BIN)/python manage.py retention_defaults
 	$(BIN)/python manage.py run_nightly
 	$(BIN)/python manage.py demo_logins --url http://$(DEMO_ADDR)/
 	@if [ "$(DEMO_SERVE)" != "0" ]; then \

@@ -22,6 +22,10 @@ OPS_EDITABLE = {
     ("clients", "riskassessment"),
     ("clients", "interaction"),
     ("segmentation", "tieroverride"),
+    ("retention", "playbook"),
+    ("retention", "serviceproduct"),
+    ("retention", "tierentitlement"),
+    ("retention", "retentiontask"),
 }
 
 

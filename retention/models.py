@@ -158,3 +158,4 @@ class LifetimeFit(models.Model):
         return self.status == self.Status.OK
 
 
+from retention.work.models import *  # noqa: E402,F403 - retention work (tasks, playbooks, callbacks ...)

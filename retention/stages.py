@@ -28,3 +28,4 @@ register_stage(
     )
 )
 
+import retention.work.stages  # noqa: E402,F401 - retention work: playbooks 500, callbacks 510, entitlements 520

@@ -149,3 +149,4 @@ class InteractionFactory(factory.django.DjangoModelFactory):
     direction = models.Interaction.Direction.OUTBOUND
     summary = "Quarterly portfolio review call."
     occurred_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=3))
+

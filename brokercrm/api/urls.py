@@ -10,4 +10,5 @@ urlpatterns = [
     path("ingest/", include("clients.ingest.urls")),
     path("", include("segmentation.api.urls")),
     path("", include("retention.api.scores_urls")),
+    path("retention/", include("retention.api.work_urls")),
 ]

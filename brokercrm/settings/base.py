@@ -210,6 +210,10 @@ SPECTACULAR_SETTINGS = {
         "ClientStatusEnum": "clients.models.Client.Status",
         "LifetimeFitStatusEnum": "retention.models.LifetimeFit.Status",
         "CashFlowKindEnum": "clients.models.CashFlow.Kind",
+        "InteractionChannelEnum": "clients.models.Interaction.Channel",
+        "RetentionTaskKindEnum": "retention.work.models.TaskKind",
+        "RetentionTaskStatusEnum": "retention.work.models.TaskStatus",
+        "RetentionTaskSourceEnum": "retention.work.models.TaskSource",
     },
 }
 
@@ -293,3 +297,15 @@ LIFETIME_TIME_UNIT = "weeks"  # the nightly fit's unit: whole weeks collapse 1M 
 CLV_HORIZON_DAYS = 365
 CLV_ANNUAL_DISCOUNT_RATE = 0.08
 CLV_SIMPLE_RETENTION_YEARS = 3  # "average retention duration" of the simple formula
+
+# --- Retention work (retention/work/), see README "Retention work"; defaults in retention/work/conf.py --
+RETENTION_TASK_EXPIRE_OVERDUE_DAYS = 30  # open tasks this long past due expire in the nightly run
+RETENTION_CALLBACK_NEW_ACCOUNT_DAYS = 30  # a new account's regulatory callback is due within a month
+RETENTION_CALLBACK_SAMPLE_PERCENT = 10  # yearly random sample, at least 10% (refused below)
+RETENTION_CALLBACK_SAMPLE_DUE_DAYS = 90  # sampled callbacks due this long after the draw
+RETENTION_CALLBACK_SAMPLE_AUTO = True  # the nightly run draws the year's sample if compliance has not
+RETENTION_CALLBACK_MAX_ATTEMPTS = 3  # failed/unreachable attempts before escalation to the team lead
+RETENTION_CALLBACK_RETRY_DAYS = 2
+RETENTION_CALLBACK_RETENTION_YEARS = 3  # records kept at least this long (refused below 3)
+RETENTION_CAMPAIGN_CONTROL_PERCENT = 20  # default held-out control share of a campaign
+RETENTION_ENTITLEMENT_SPREAD_FIRST_DELIVERY = True  # first deliveries of a bulk grant spread over the period
