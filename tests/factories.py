@@ -150,3 +150,49 @@ class InteractionFactory(factory.django.DjangoModelFactory):
     summary = "Quarterly portfolio review call."
     occurred_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=3))
 
+
+# --- feedback (surveys, complaints) ---------------------------------------------------------
+
+
+class SurveyQuestionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "feedback.SurveyQuestion"
+
+    kind = "nps"
+    text = factory.LazyAttribute(
+        lambda o: (
+            "How likely are you to recommend us to a friend?"
+            if o.kind == "nps"
+            else "How satisfied are you with our service?"
+        )
+    )
+
+
+class SurveyResponseFactory(factory.django.DjangoModelFactory):
+    """An answer; `kind` follows the question's kind."""
+
+    class Meta:
+        model = "feedback.SurveyResponse"
+
+    client = factory.SubFactory(ClientFactory)
+    question = factory.SubFactory(SurveyQuestionFactory)
+    kind = factory.SelfAttribute("question.kind")
+    score = 8
+    answered_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+    source = "api"
+
+
+class ComplaintFactory(factory.django.DjangoModelFactory):
+    """An open ticket with the default SLA due times of its severity (low: 48 h / 336 h)."""
+
+    class Meta:
+        model = "feedback.Complaint"
+
+    client = factory.SubFactory(ClientFactory)
+    channel = "phone"
+    category = "service"
+    severity = "low"
+    description = "The branch did not call back about a transfer."
+    opened_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+    first_response_due_at = factory.LazyAttribute(lambda o: o.opened_at + dt.timedelta(hours=48))
+    resolution_due_at = factory.LazyAttribute(lambda o: o.opened_at + dt.timedelta(hours=336))

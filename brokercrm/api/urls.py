@@ -10,5 +10,7 @@ urlpatterns = [
     path("ingest/", include("clients.ingest.urls")),
     path("", include("segmentation.api.urls")),
     path("", include("retention.api.scores_urls")),
+    path("", include("feedback.api.urls")),
+    path("", include("metrics.api.urls")),
     path("retention/", include("retention.api.work_urls")),
 ]

@@ -210,6 +210,13 @@ SPECTACULAR_SETTINGS = {
         "ClientStatusEnum": "clients.models.Client.Status",
         "LifetimeFitStatusEnum": "retention.models.LifetimeFit.Status",
         "CashFlowKindEnum": "clients.models.CashFlow.Kind",
+        "ComplaintChannelEnum": "feedback.models.ComplaintChannel",
+        "ComplaintCategoryEnum": "feedback.models.ComplaintCategory",
+        "ComplaintSeverityEnum": "feedback.models.ComplaintSeverity",
+        "ComplaintStatusEnum": "feedback.models.ComplaintStatus",
+        "ComplaintEventActionEnum": "feedback.models.ComplaintEvent.Action",
+        "SurveyQuestionKindEnum": "feedback.models.QuestionKind",
+        "MetricDimensionEnum": "metrics.models.Dimension",
         "InteractionChannelEnum": "clients.models.Interaction.Channel",
         "RetentionTaskKindEnum": "retention.work.models.TaskKind",
         "RetentionTaskStatusEnum": "retention.work.models.TaskStatus",
@@ -309,3 +316,15 @@ RETENTION_CALLBACK_RETRY_DAYS = 2
 RETENTION_CALLBACK_RETENTION_YEARS = 3  # records kept at least this long (refused below 3)
 RETENTION_CAMPAIGN_CONTROL_PERCENT = 20  # default held-out control share of a campaign
 RETENTION_ENTITLEMENT_SPREAD_FIRST_DELIVERY = True  # first deliveries of a bulk grant spread over the period
+
+# --- Feedback (feedback/conf.py) ---------------------------------------------------------
+# Complaint SLA targets per severity, in calendar hours from opening. The due times are
+# stamped on each ticket when it is opened: changing these never rewrites past tickets.
+FEEDBACK_SLA = {
+    "critical": {"first_response_hours": 2, "resolution_hours": 24},
+    "high": {"first_response_hours": 8, "resolution_hours": 72},
+    "medium": {"first_response_hours": 24, "resolution_hours": 168},
+    "low": {"first_response_hours": 48, "resolution_hours": 336},
+}
+FEEDBACK_SIGNAL_DAYS = 180  # churn signals: detractor / low-CSAT answers in the last N days
+FEEDBACK_DETRACTOR_FOLLOWUP_DAYS = 2  # an NPS detractor's follow-up task is due after N days
