@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, Permission
 from brokercrm import roles
 
 # Ops work in Django admin: they view everything of these apps ...
-OPS_VIEW_APPS = ("clients", "segmentation", "brokercrm", "feedback", "metrics", "retention")
+OPS_VIEW_APPS = ("clients", "segmentation", "brokercrm", "compliance", "feedback", "metrics", "retention")
 # ... and add or change reference data and tier overrides. The ledger stays view-only: it is
 # append-only and corrected by reversing rows through ingestion, never by an edit.
 OPS_EDITABLE = {

@@ -3,7 +3,8 @@
 Ops staff maintain reference data (branches, teams, account managers, instruments) and
 client records here. Rows of a client go through the permission policy (ScopedAdmin);
 the ledger (trades, cash flows, asset snapshots) is view-only; KYC ID numbers are masked
-for everyone outside compliance.
+for everyone outside compliance. KYC changes and every page that shows a compliance
+officer unmasked ID numbers are recorded in the audit trail (compliance.audit).
 
 Built for a large book: foreign keys use autocomplete (never a select of a million
 clients), list pages join what they display (list_select_related), and ledger searches
@@ -35,6 +36,7 @@ from clients.models import (
     Team,
     Trade,
 )
+from compliance.services import KYC_AUDITED_FIELDS, id_number_view_audit, kyc_change_audit
 
 # --- Reference data -------------------------------------------------------------------
 
@@ -199,6 +201,33 @@ class KYCProfileAdmin(ScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # A new profile needs the ID number, which only compliance may enter.
         return _sees_id_numbers(request) and super().has_add_permission(request)
+
+    # --- Audit trail (compliance): KYC field changes and every view of an unmasked ID number.
+
+    def save_model(self, request: HttpRequest, obj: KYCProfile, form: Any, change: bool) -> None:
+        before = (
+            KYCProfile.objects.filter(pk=obj.pk).values(*KYC_AUDITED_FIELDS).first() if change and obj.pk else None
+        ) or {}
+        super().save_model(request, obj, form, change)
+        after = {name: getattr(obj, name) for name in KYC_AUDITED_FIELDS}
+        kyc_change_audit(by=request.user, client=obj.client, kyc_id=obj.pk, old=before, new=after)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", None) and response.context_data.get("cl")
+        if _sees_id_numbers(request) and changelist is not None:
+            shown = [profile.client for profile in changelist.result_list]
+            id_number_view_audit(by=request.user, clients=shown, where="admin KYC list")
+        return response
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> Any:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        original = getattr(response, "context_data", None) and response.context_data.get("original")
+        if request.method == "GET" and _sees_id_numbers(request) and original is not None:
+            id_number_view_audit(by=request.user, clients=[original.client], where="admin KYC profile")
+        return response
 
 
 @admin.register(RiskAssessment)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from brokercrm.roles import OPS, TEAM_LEAD, has_role
 from clients.models import Client
+from compliance import audit
 from segmentation import conf
 from segmentation.models import Tier, TierOverride, TierOverrideAudit, TierResult, TierRun
 
@@ -84,6 +85,17 @@ def tier_override_create(
             reason=reason,
             by=by,
         )
+        # The firm's tamper-evident trail (compliance) records every manual tier change too.
+        audit.record(
+            actor=by,
+            action=audit.AuditAction.TIER_OVERRIDE_CREATED,
+            object_type="tier_override",
+            object_id=override.pk,
+            client=client,
+            old={"tier": computed},
+            new={"tier": tier, "starts_on": start, "expires_on": expires_on},
+            note=reason,
+        )
     return override
 
 
@@ -97,6 +109,16 @@ def _end(override: TierOverride, *, by: AbstractBaseUser | None, reason: str, ac
         computed_tier=computed_tier(override.client_id),
         reason=reason,
         by=by,
+    )
+    audit.record(
+        actor=by,
+        action=audit.AuditAction.TIER_OVERRIDE_ENDED,
+        object_type="tier_override",
+        object_id=override.pk,
+        client=override.client,
+        old={"tier": override.tier, "expires_on": override.expires_on},
+        new={"ended": action},
+        note=reason,
     )
 
 

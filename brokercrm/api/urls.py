@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("feedback.api.urls")),
     path("", include("metrics.api.urls")),
     path("retention/", include("retention.api.work_urls")),
+    path("compliance/", include("compliance.api.urls")),
 ]

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "retention",
     "feedback",
     "metrics",
+    "compliance",
 ]
 
 MIDDLEWARE = [
@@ -221,6 +222,12 @@ SPECTACULAR_SETTINGS = {
         "RetentionTaskKindEnum": "retention.work.models.TaskKind",
         "RetentionTaskStatusEnum": "retention.work.models.TaskStatus",
         "RetentionTaskSourceEnum": "retention.work.models.TaskSource",
+        "ComplianceFlagKindEnum": "compliance.models.FlagKind",
+        "ComplianceFlagStatusEnum": "compliance.models.FlagStatus",
+        "ComplianceDecisionStatusEnum": "compliance.models.FlagDecision.Status",
+        "WatchListKindEnum": "compliance.models.WatchList.Kind",
+        "SuitabilityRecordKindEnum": "compliance.models.SuitabilityRecord.Kind",
+        "ComplianceSeverityEnum": ["low", "medium", "high"],
     },
 }
 
@@ -316,6 +323,25 @@ RETENTION_CALLBACK_RETRY_DAYS = 2
 RETENTION_CALLBACK_RETENTION_YEARS = 3  # records kept at least this long (refused below 3)
 RETENTION_CAMPAIGN_CONTROL_PERCENT = 20  # default held-out control share of a campaign
 RETENTION_ENTITLEMENT_SPREAD_FIRST_DELIVERY = True  # first deliveries of a bulk grant spread over the period
+
+# --- Compliance (compliance/), see README "Compliance"; defaults in compliance/conf.py ---
+COMPLIANCE_ID_EXPIRY_WARNING_DAYS = 30  # ID document expiring within this many days: flagged
+COMPLIANCE_ID_EXPIRED_HIGH_DAYS = 90  # expired longer than this: high severity
+COMPLIANCE_KYC_REVIEW_DAYS = {"high": 365, "medium": 730, "low": 1095}  # by AML risk rating
+COMPLIANCE_KYC_OVERDUE_HIGH_DAYS = 180
+COMPLIANCE_RISK_ASSESSMENT_MAX_AGE_DAYS = 730
+COMPLIANCE_HIGH_RISK_COUNTRIES = ("KP", "IR", "MM")  # FATF call-for-action jurisdictions
+COMPLIANCE_SUITABILITY_FIRST_RUN_DAYS = 90  # trades read by the first suitability check
+COMPLIANCE_AML_LARGE_DEPOSIT = "500000"  # CNY
+COMPLIANCE_AML_WITHDRAWAL_DAYS = 5
+COMPLIANCE_AML_WITHDRAWN_SHARE = "0.8"
+COMPLIANCE_AML_MAX_TRADED_SHARE = "0.1"
+COMPLIANCE_AML_LOOKBACK_DAYS = 30
+COMPLIANCE_AML_REPORTING_THRESHOLD = "50000"  # CNY: large-cash reporting threshold
+COMPLIANCE_AML_STRUCTURING_MARGIN = "0.1"  # "just under": within 10% below the threshold
+COMPLIANCE_AML_STRUCTURING_COUNT = 3
+COMPLIANCE_AML_STRUCTURING_DAYS = 7
+COMPLIANCE_SCREENING_THRESHOLD = 88  # name similarity 0-100
 
 # --- Feedback (feedback/conf.py) ---------------------------------------------------------
 # Complaint SLA targets per severity, in calendar hours from opening. The due times are

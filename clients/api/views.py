@@ -60,13 +60,19 @@ class ClientDetailView(generics.RetrieveAPIView):
         return selectors.client_list(user=self.request.user)
 
     def get_object(self) -> Client:
-        return selectors.client_get(user=self.request.user, client_no=self.kwargs["client_no"])
+        client = selectors.client_get(user=self.request.user, client_no=self.kwargs["client_no"])
+        if self._reveals() and getattr(client, "kyc", None) is not None:
+            # Every view of an unmasked ID number is in the audit trail (who, when, which client).
+            from compliance.services import id_number_view_audit
+
+            id_number_view_audit(by=self.request.user, clients=[client], where="api client detail")
+        return client
+
+    def _reveals(self) -> bool:
+        return has_role(self.request.user, COMPLIANCE_OFFICER)
 
     def get_serializer_context(self) -> dict[str, object]:
-        return {
-            **super().get_serializer_context(),
-            "reveal_identifiers": has_role(self.request.user, COMPLIANCE_OFFICER),
-        }
+        return {**super().get_serializer_context(), "reveal_identifiers": self._reveals()}
 
 
 @extend_schema_view(

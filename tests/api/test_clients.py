@@ -51,6 +51,11 @@ def test_detail_shows_the_full_id_number_to_compliance_only(cast: Cast, api_as) 
     assert api_as(cast.carol).get(url).json()["kyc"]["id_number"] == "110105198005171234"
     for user in (cast.tina, cast.olga, cast.system):
         assert api_as(user).get(url).json()["kyc"]["id_number"] == "110***********1234"
+    # The compliance officer's view of the unmasked number is in the audit trail; the masked views are not.
+    from compliance.models import AuditEntry
+
+    views = list(AuditEntry.objects.filter(action="kyc.id_number_viewed").values_list("actor__username", "client_id"))
+    assert views == [("compliance_carol", cast.alice_client.pk)]
 
 
 def test_detail_current_risk_is_the_latest_assessment(cast: Cast, api_as) -> None:

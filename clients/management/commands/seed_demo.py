@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from clients.demo import users
 from clients.demo.book import DEMO_MODELS, seed_demo_book
+from compliance.demo import seed_compliance_demo
 
 
 def _date(value: str) -> dt.date:
@@ -65,5 +66,10 @@ class Command(BaseCommand):
             f"from {c.window_start} to {c.window_end} ({c.commission:,.2f} CNY; measured in the database)."
         )
         out.write(f"Seconds: {summary.seconds:.1f}")
+        demo = seed_compliance_demo(as_of=as_of, seed=options["seed"], reset=options["reset"])
+        out.write(
+            f"Compliance: {demo.watch_list_entries} watch-list entries, {demo.aml_flows} AML-pattern cash flows, "
+            f"{demo.high_risk_nationals} high-risk nationals, {demo.acknowledged_warnings} acknowledged order warnings."
+        )
         for line in users.login_lines(password=summary.password, api_token=summary.api_token):
             out.write(line)
