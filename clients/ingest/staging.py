@@ -39,7 +39,7 @@ from django.db import IntegrityError, connection, transaction
 from brokercrm.lib.db import is_postgres
 from clients.ingest import errors
 from clients.ingest.kinds import KindSpec
-from clients.models import mask_identifier
+from clients.models import Client, ImportBatch, KYCProfile, mask_identifier
 
 ROW = "_row"
 REVERSES = "_reverses"
@@ -75,6 +75,7 @@ class StageTable:
 
     def __init__(self, spec: KindSpec, batch_id: int) -> None:
         self.spec = spec
+        self.batch_id = batch_id
         self.name = f"ingest_stage_{batch_id}"
         self.skip = f"ingest_skip_{batch_id}"
         self.pending = f"ingest_pending_{batch_id}"
@@ -582,7 +583,40 @@ class StageTable:
         self.result.written += written
 
     def _apply_updates(self, constants: dict[str, object]) -> int:
-        """Update held rows with the staged rows classified as updates; return how many."""
+        """Update held rows with the staged rows classified as updates; return how many.
+
+        KYC profiles changed by an import go into the compliance audit trail (old -> new of
+        each changed field, the ID number masked), like a change made in admin."""
+        if self.spec.model is not KYCProfile:
+            return self._update_held(constants)
+        from compliance.services import KYC_AUDITED_FIELDS, kyc_change_audit  # compliance builds on clients
+
+        ids = self._updated_ids()
+        fields = ["id", "client_id", *KYC_AUDITED_FIELDS]
+        before = {row["id"]: row for row in KYCProfile.objects.filter(id__in=ids).values(*fields)}
+        updated = self._update_held(constants)
+        after = {row["id"]: row for row in KYCProfile.objects.filter(id__in=ids).values(*fields)}
+        clients = Client.objects.in_bulk([row["client_id"] for row in after.values()])
+        batch = ImportBatch.objects.select_related("requested_by").get(pk=self.batch_id)
+        for kyc_id, new in after.items():
+            kyc_change_audit(
+                by=batch.requested_by, client=clients[new["client_id"]], kyc_id=kyc_id, old=before[kyc_id], new=new
+            )
+        return updated
+
+    def _updated_ids(self) -> list[int]:
+        table = _q(self.spec.table)
+        match = " AND ".join(
+            f"{table}.{_q(self.columns[f].column)} = s.{_q(self.columns[f].column)}" for f in self.spec.key
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {table}.id FROM {table} JOIN {_q(self.name)} s ON {match} "  # noqa: S608
+                f"WHERE s.{_q(ROW)} IN (SELECT {_q(ROW)} FROM {_q(self.skip)} WHERE reason = 'update')"
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    def _update_held(self, constants: dict[str, object]) -> int:
         table = _q(self.spec.table)
         assignments = [f"{_q(self.columns[f].column)} = s.{_q(self.columns[f].column)}" for f in self._compared()]
         params = []

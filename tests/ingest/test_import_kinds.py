@@ -11,6 +11,7 @@ from openpyxl import Workbook
 
 from clients.ingest import errors
 from clients.ingest.kinds import KINDS
+from clients.ingest.services import Requester
 from clients.models import (
     AssetSnapshot,
     CashFlow,
@@ -224,6 +225,31 @@ class TestOtherKinds:
         assert "110***********9999" in conflict.expected
         assert "110***********0011" in conflict.expected
         assert batch.errors.get(row=3, column="id_number").value == "E 1**4567"
+
+    def test_kyc_changes_by_import_are_audited_with_the_id_number_masked(
+        self, book, write_file, run_import, cast
+    ) -> None:
+        from compliance.audit import verify_chain
+        from compliance.models import AuditEntry
+
+        header = "client_no,id_type,id_number,nationality,is_pep"
+        run_import("kyc", write_file("k.csv", [header, "C1,resident_id,110105198005170011,CN,no"]))
+        assert not AuditEntry.objects.filter(action="kyc.changed").exists()  # a new profile is not a change
+        batch = run_import(
+            "kyc",
+            write_file("k2.csv", [header, "C1,resident_id,110105198005179999,CN,yes"]),
+            allow_updates=True,
+            requester=Requester(user=cast.olga),
+        )
+        assert batch.rows_updated == 1
+        entry = AuditEntry.objects.get(action="kyc.changed")
+        assert entry.actor == cast.olga
+        assert entry.client_id == book.c1.pk
+        assert set(entry.new) == {"id_number", "is_pep"}
+        text = str(entry.old) + str(entry.new)
+        assert "110105198005179999" not in text
+        assert "110***********9999" in text
+        assert verify_chain().ok
 
     def test_risk(self, book, write_file, run_import) -> None:
         header = "client_no,risk_level,score,assessed_on,expires_on,horizon"
