@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class ComplianceConfig(AppConfig):
     name = "compliance"
     verbose_name = "Compliance"
+
+    def ready(self) -> None:
+        from clients.ingest.services import import_committed
+        from compliance.tasks import on_import_committed
+
+        import_committed.connect(on_import_committed, dispatch_uid="compliance.flags_after_import")

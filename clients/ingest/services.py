@@ -28,6 +28,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from brokercrm.lib.db import is_postgres
@@ -39,6 +40,9 @@ from clients.ingest.validation import ReferenceCache, check_header, complete_chu
 from clients.models import ImportBatch, ImportBatchError
 
 logger = logging.getLogger(__name__)
+
+# Sent (with `batch`) after an import that wrote or updated rows has been committed.
+import_committed = Signal()
 
 Progress = Callable[[int, int], None]
 
@@ -243,7 +247,11 @@ def _run(
         except Exception:
             logger.exception("could not write the late rejects of batch %s", batch.pk)
     rejects_written = sink.close() if sink is not None else False
-    return _record_finish(batch, status=status, counts=counts, sink=sink, failure=failure, rejects=rejects_written)
+    finished = _record_finish(batch, status=status, counts=counts, sink=sink, failure=failure, rejects=rejects_written)
+    if status in _WROTE and (counts.written or counts.updated):
+        # Apps that check new data at once (compliance flags) hear of it once it is committed.
+        transaction.on_commit(lambda: import_committed.send(sender=ImportBatch, batch=finished))
+    return finished
 
 
 @contextmanager
