@@ -11,7 +11,8 @@ On a database seeded with bench/seed_large.py (and migrated), it:
    spend;
 2. runs one nightly run of the as-of date with the segmentation stages (rollup, tiers,
    reactivation, needs) and the metrics stage, Celery eager in this process (REDIS_URL unset);
-3. prints each stage's wall-clock time from its StageRun record and the ratio
+3. prints each stage's wall-clock time from its StageRun record (the scoring stages dormancy and
+   churn run too, as in the real night) and the ratios
    metrics / segmentation stages (target <= 1.0), plus metrics / tiers for reference;
 4. runs the metrics stage once more (the same date: idempotent) and checks the stored rows
    did not change.
@@ -33,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokercrm.settings.local")
 
 SEGMENTATION = ["rollup", "tiers", "reactivation", "needs"]
+# The scoring stages run between them in the real night (the metrics stage reads their rows).
+SCORING = ["dormancy", "churn"]
 
 
 def seed_feedback(as_of: dt.date) -> None:
@@ -125,7 +128,9 @@ def main() -> None:
     # whole ledger of a freshly seeded database.
     activity_rollup()
     started = time.perf_counter()
-    run = nightly_run_start(as_of=args.as_of, stages=[*SEGMENTATION, "metrics"], trigger="test", force_lock=True)
+    run = nightly_run_start(
+        as_of=args.as_of, stages=[*SEGMENTATION, *SCORING, "metrics"], trigger="test", force_lock=True
+    )
     run.refresh_from_db()
     total = time.perf_counter() - started
     if run.status != RunStatus.SUCCEEDED:
@@ -135,7 +140,7 @@ def main() -> None:
         for stage in StageRun.objects.filter(run=run, attempt=run.attempt)
     }
     print("\nstage times (one nightly run, same database)")
-    for name in [*SEGMENTATION, "metrics"]:
+    for name in [*SEGMENTATION, *SCORING, "metrics"]:
         print(f"  {name:<14} {stages.get(name, float('nan')):8.2f} s")
     segmentation = sum(stages.get(name, 0.0) for name in SEGMENTATION)
     metrics = stages["metrics"]
@@ -144,6 +149,11 @@ def main() -> None:
     print(f"  segmentation stages {segmentation:8.2f} s")
     print(f"  metrics stage       {metrics:8.2f} s   ratio {metrics / segmentation:5.2f}  (<= 1.0)")
     print(f"  metrics / tiers stage alone        ratio {metrics / stages['tiers']:5.2f}")
+    scoring = sum(stages.get(name, 0.0) for name in SCORING)
+    print(f"  scoring stages (dormancy + churn) {scoring:8.2f} s   ratio {scoring / segmentation:5.2f}  (<= 2.0)")
+    tier_step = stages["tiers"] + stages["reactivation"]
+    print(f"  scoring / (tiers + reactivation)   ratio {scoring / tier_step:5.2f}")
+    print(f"  metrics / (tiers + reactivation)   ratio {metrics / tier_step:5.2f}")
 
     before = sorted(
         MetricValue.objects.filter(as_of=args.as_of).values_list("definition_id", "dimension", "key", "value")

@@ -156,7 +156,13 @@ def model_clv(as_of: dt.date) -> pd.DataFrame | None:
     fit = stored_fit(as_of)
     if not fit.value_usable:
         return None
-    frame = activity_frame(as_of)
+    result = published(ResultSet.Kind.ACTIVITY)
+    if result is not None and result.as_of == as_of and result.generation is not None:
+        from retention.churn import read_activity
+
+        frame = read_activity(result.generation)  # the night's rows, as the churn stage read them
+    else:
+        frame = activity_frame(as_of)
     frame = frame[frame["segment"] != scoring.SEGMENT_CLOSED].reset_index(drop=True)
     act = conf.activity_params()
     values = scoring.model_scores(fit, frame, as_of, conf.churn_params(), act.recent_days)
