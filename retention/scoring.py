@@ -566,7 +566,14 @@ def reason_text(reason: dict) -> str:
             "gap": f.get("gap"),
         }
     if code == "decline":
-        return _("Traded on %(recent)s days in the last %(window)s, against %(expected)s usually") % f
+        return (
+            ngettext(
+                "Traded on %(recent)s day in the last %(window)s, against %(expected)s usually",
+                "Traded on %(recent)s days in the last %(window)s, against %(expected)s usually",
+                f.get("recent") or 0,
+            )
+            % f
+        )
     if code == "outflow":
         return _("Moved out %(share)s of assets in %(window)s days (net %(amount)s withdrawn)") % {
             "share": pct(f.get("share")),
