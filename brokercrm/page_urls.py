@@ -1,7 +1,7 @@
 """Server-rendered pages (the API lives under /api/v1/, admin under /admin/)."""
 
 from django.contrib.auth.views import LogoutView
-from django.urls import path
+from django.urls import include, path
 
 from brokercrm import views
 from clients import views as client_views
@@ -11,4 +11,5 @@ urlpatterns = [
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("", client_views.home, name="home"),
     path("clients/<str:client_no>/", client_views.client_detail, name="client-detail"),
+    path("compliance/", include("compliance.page_urls")),
 ]
