@@ -12,4 +12,5 @@ urlpatterns = [
     path("", client_views.home, name="home"),
     path("clients/<str:client_no>/", client_views.client_detail, name="client-detail"),
     path("compliance/", include("compliance.page_urls")),
+    path("dashboards/", include("metrics.page_urls")),
 ]
