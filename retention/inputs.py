@@ -41,19 +41,21 @@ def read_activity_inputs(as_of: dt.date, client_from: int, client_to: int, param
         [client_from, client_to, as_of],
         ["client_id", "opened_on", "closed_on"],
     )
-    # Day level first (a day traded on two channels is one trading day; a trade and its
-    # reversal on the same day leave no trade), then per client.
+    # One pass over the rollup's (client, day) index in client order. A trading day is a day
+    # with a channel row of positive net trades (a trade reversed the same day leaves none);
+    # a day traded on two channels counts once (DISTINCT). Sums run over every row, so a
+    # reversal booked on a later day nets out of the commission.
     days = read_frame(
-        "SELECT client_id, MIN(day), MAX(day), COUNT(*), "  # noqa: S608
-        "SUM(CASE WHEN day > %s THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN day > %s AND day <= %s THEN 1 ELSE 0 END), "
+        "SELECT client_id, MIN(CASE WHEN trades > 0 THEN day END), MAX(CASE WHEN trades > 0 THEN day END), "  # noqa: S608
+        "COUNT(DISTINCT CASE WHEN trades > 0 THEN day END), "
+        "COUNT(DISTINCT CASE WHEN trades > 0 AND day > %s THEN day END), "
+        "COUNT(DISTINCT CASE WHEN trades > 0 AND day > %s AND day <= %s THEN day END), "
         "SUM(trades), CAST(SUM(commission) AS DOUBLE PRECISION), "
         "SUM(CASE WHEN day > %s THEN trades ELSE 0 END), "
         "CAST(SUM(CASE WHEN day > %s THEN commission ELSE 0 END) AS DOUBLE PRECISION) "
-        "FROM (SELECT client_id, day, SUM(trades) AS trades, SUM(commission) AS commission "
         f"FROM {_table(ClientDailyActivity)} "
         "WHERE client_id >= %s AND client_id <= %s AND day <= %s "
-        "GROUP BY client_id, day HAVING SUM(trades) > 0) AS daily GROUP BY client_id",
+        "GROUP BY client_id HAVING MAX(CASE WHEN trades > 0 THEN day END) IS NOT NULL",
         [recent_start, baseline_start, recent_start, year_start, year_start, client_from, client_to, as_of],
         [
             "client_id",
