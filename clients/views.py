@@ -7,19 +7,33 @@ filter written here.
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from brokercrm.policy import sees_all_clients
-from brokercrm.roles import TEAM_LEAD, has_role
+from brokercrm.roles import ACCOUNT_MANAGER, TEAM_LEAD, has_role
+from clients import forms as workspace_forms
+from clients import services as client_services
 from clients.models import AssetSnapshot, CashFlow, Client, Interaction, Trade
 from clients.selectors import client_get, client_list
+from feedback import services as feedback_services
+from feedback.models import Complaint, SurveyResponse
 from retention import selectors as retention_selectors
+from retention import services as task_services
+from retention.models import ChurnScore
 from retention.scoring import reason_text
+from retention.work import callbacks as callback_services
+from retention.work import selectors as work_selectors
+from retention.work.models import Callback, CallbackStatus, RetentionTask, TaskSource, TaskStatus
 from segmentation import selectors as segmentation_selectors
 from segmentation.models import NeedsProfile, ResultSet, TierHistory, TierResult
 
@@ -58,31 +72,143 @@ def _book_title(request: HttpRequest) -> str:
     return _("My book")
 
 
+def can_act(user: object) -> bool:
+    """Who acts on clients from the pages (log a contact, add or complete a task, record a
+    callback or a complaint): account managers and team leads, within their scope. Compliance,
+    ops and API systems read the 360 but do not work the book from it (403 on a write)."""
+    return bool(getattr(user, "is_authenticated", False) and has_role(user, ACCOUNT_MANAGER, TEAM_LEAD))
+
+
+def _check_can_act(user: object) -> None:
+    if not can_act(user):
+        raise PermissionDenied(_("Your role reads client pages but does not act on clients."))
+
+
+def _error_field(message: str) -> str | None:
+    """The field a service message names ("due: expected ..."), if any."""
+    head, sep, _rest = message.partition(":")
+    return head if sep and head.isidentifier() else None
+
+
+def _refused(
+    request: HttpRequest, form: workspace_forms.WorkspaceForm, message: str, field: str | None, back: str
+) -> HttpResponse | None:
+    """A service refused the write. A refusal about a field of the form is shown next to it (the
+    caller re-renders the page: None); any other (the task or callback was closed meanwhile ...)
+    is a message on the page the user comes back to."""
+    if field in form.fields:
+        form.service_error(_(message), field)
+        return None
+    messages.error(request, _(message))
+    return redirect(back)
+
+
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The user's book: counts, a search box (GET q) and the clients, 50 per page.
+    """The user's book: counts, a search box (GET q) and the clients, 50 per page; today's work
+    and the call-first lists above it.
 
     A fixed number of queries whatever the size of the book: one for the counts, one for
-    the page count and one for the page rows (joined).
+    the page count and one for the page rows (joined), one for today's tasks.
     """
+    return _home_page(request)
+
+
+def _home_page(
+    request: HttpRequest, *, done_forms: dict[int, workspace_forms.TaskDoneForm] | None = None, status: int = 200
+) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     book = client_list(user=request.user)
     page: Page = Paginator(book_search(book=book, query=query), PAGE_SIZE).get_page(request.GET.get("page"))
+    generations = retention_selectors.published_generations()
     context = {
         "title": _book_title(request),
         "counts": book_counts(book=book),
         "query": query,
         "page": page,
-        **worklists(request.user),
+        **worklists(request.user, generations=generations),
+        **todays_work(request.user, churn_generation=generations.get(ResultSet.Kind.CHURN), forms=done_forms),
     }
-    return render(request, "clients/home.html", context)
+    return render(request, "clients/home.html", context, status=status)
 
 
-def worklists(user: object) -> dict:
+TODAY_SIZE = 20
+
+
+def todays_work(
+    user: object, *, churn_generation: int | None, forms: dict[int, workspace_forms.TaskDoneForm] | None = None
+) -> dict:
+    """The open tasks due today or overdue: an account manager's own, a team lead's team's
+    (through the policy). Highest priority first, then the most value at risk (last night's
+    churn scores), then the oldest due. One query; at most TODAY_SIZE rows (and whether there
+    are more). Firm-wide roles have no panel (and no query)."""
+    if not can_act(user):
+        return {"today_panel": False}
+    today = timezone.localdate()
+    tasks = work_selectors.task_list(user=user).filter(status=TaskStatus.OPEN, due__lte=today)
+    team_view = has_role(user, TEAM_LEAD)
+    if not team_view:
+        tasks = tasks.filter(assignee=user)
+    order: list = ["-priority", "due", "id"]
+    if churn_generation is not None:
+        tasks = tasks.annotate(
+            value_at_risk=Subquery(
+                ChurnScore.objects.filter(generation=churn_generation, client_id=OuterRef("client_id")).values(
+                    "value_at_risk"
+                )[:1]
+            )
+        )
+        order.insert(1, F("value_at_risk").desc(nulls_last=True))
+    rows = list(tasks.order_by(*order)[: TODAY_SIZE + 1])
+    forms = forms or {}
+    for task in rows[:TODAY_SIZE]:
+        task.overdue = task.due < today
+        task.is_callback = task.source == TaskSource.CALLBACK
+        task.can_work = task_services.task_can_work(user, task)
+        task.done_form = forms.get(task.pk) or workspace_forms.TaskDoneForm(prefix=f"done-{task.pk}")
+    return {
+        "today_panel": True,
+        "today_tasks": rows[:TODAY_SIZE],
+        "today_more": len(rows) > TODAY_SIZE,
+        "today_team_view": team_view,
+        "today": today,
+    }
+
+
+@login_required
+@require_POST
+def task_done(request: HttpRequest, pk: int) -> HttpResponse:
+    """Complete a task from the home page: the contact is recorded as an interaction by the
+    service. Outside the scope: 404; a role that does not act, or another manager's task: 403."""
+    task = work_selectors.task_get(user=request.user, pk=pk)
+    _check_can_act(request.user)
+    if not task_services.task_can_work(request.user, task):
+        raise PermissionDenied(_("This task is assigned to someone else; ask your team lead to reassign it."))
+    if task.source == TaskSource.CALLBACK:
+        messages.info(request, _("This is a regulatory callback: record it with its checklist on the client's page."))
+        return redirect(reverse("client-detail", args=[task.client.client_no]) + "#callbacks-heading")
+    form = workspace_forms.TaskDoneForm(request.POST, prefix=f"done-{task.pk}")
+    if form.is_valid():
+        try:
+            task_services.task_complete(task=task, by=request.user, **form.cleaned_data)
+        except task_services.TaskError as exc:
+            refused = _refused(request, form, str(exc), _error_field(str(exc)), reverse("home") + "#today-heading")
+            if refused is not None:
+                return refused
+        else:
+            messages.success(
+                request, _("Done: %(kind)s for %(client)s.") % {"kind": task.get_kind_display(), "client": task.client}
+            )
+            return redirect(reverse("home") + "#today-heading")
+    return _home_page(request, done_forms={task.pk: form.mark_errors()}, status=400)
+
+
+def worklists(user: object, *, generations: dict[str, int] | None = None) -> dict:
     """Who to call today and why: the clients with the most value at risk (with their top
     reason) and those about to go dormant, from the last published night. One query for the
-    published generations, one per list."""
-    generations = retention_selectors.published_generations()
+    published generations (unless given), one per list."""
+    if generations is None:
+        generations = retention_selectors.published_generations()
     at_risk, slipping = [], []
     if ResultSet.Kind.CHURN in generations:
         at_risk = list(
@@ -104,13 +230,34 @@ def worklists(user: object) -> dict:
 HISTORY_ROWS = 20
 
 
+TASK_ROWS = 20
+CALLBACK_ROWS = 10
+COMPLAINT_ROWS = 20
+SURVEY_ROWS = 20
+
+
 @login_required
 def client_detail(request: HttpRequest, client_no: str) -> HttpResponse:
     """Client 360: profile, KYC (masked), risk level, tier and its history, activity and churn
     scores with reasons and CLV, needs profile, recent trades, cash flows, assets and
-    interactions. A client outside the user's scope is a 404, as everywhere. A fixed number of
-    queries (pinned by a test), reading stored nightly results only."""
-    client = client_get(user=request.user, client_no=client_no)
+    interactions; open tasks, callbacks, complaints and survey answers, and the forms to act.
+    A client outside the user's scope is a 404, as everywhere. A fixed number of queries
+    (pinned by a test), reading stored nightly results only."""
+    return _client_page(request, client_get(user=request.user, client_no=client_no))
+
+
+def _client_page(
+    request: HttpRequest,
+    client: Client,
+    *,
+    forms: dict[str, workspace_forms.WorkspaceForm] | None = None,
+    callback_forms: dict[int, workspace_forms.CallbackForm] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    forms = forms or {}
+    callback_forms = callback_forms or {}
+    user = request.user
+    acting = can_act(user)
     scores = retention_selectors.client_scores_for(client)
     tier_day = segmentation_selectors.tier_current_as_of()
     tier = TierResult.objects.filter(as_of=tier_day, client_id=client.pk).first() if tier_day else None
@@ -148,5 +295,170 @@ def client_detail(request: HttpRequest, client_no: str) -> HttpResponse:
             .select_related("by")
             .order_by("-occurred_at", "-id")[:HISTORY_ROWS]
         ),
+        **_client_work(client, user=user, acting=acting, callback_forms=callback_forms),
+        "can_act": acting,
+        "interaction_form": forms.get("interaction") or workspace_forms.InteractionForm(prefix="interaction"),
+        "task_form": forms.get("task") or workspace_forms.TaskForm(prefix="task"),
+        "complaint_form": forms.get("complaint") or workspace_forms.ComplaintForm(prefix="complaint"),
     }
-    return render(request, "clients/client_detail.html", context)
+    return render(request, "clients/client_detail.html", context, status=status)
+
+
+def _client_work(
+    client: Client, *, user: object, acting: bool, callback_forms: dict[int, workspace_forms.CallbackForm]
+) -> dict:
+    """The client's open tasks, callbacks, complaints (with SLA breach flags as of now) and survey
+    answers: one bounded query each."""
+    callbacks = list(
+        Callback.objects.filter(client_id=client.pk)
+        .select_related("task")
+        .order_by("-created_on", "-id")[:CALLBACK_ROWS]
+    )
+    for callback in callbacks:
+        callback.is_open = callback.status != CallbackStatus.DONE
+        callback.can_record = (
+            acting and callback.is_open and (callback.task is None or task_services.task_can_work(user, callback.task))
+        )
+        callback.form = callback_forms.get(callback.pk) or workspace_forms.CallbackForm(
+            prefix=f"callback-{callback.pk}"
+        )
+    return {
+        "open_tasks": list(
+            RetentionTask.objects.filter(client_id=client.pk, status=TaskStatus.OPEN)
+            .select_related("assignee")
+            .order_by("due", "-priority", "id")[:TASK_ROWS]
+        ),
+        "callbacks": callbacks,
+        "complaints": list(
+            Complaint.objects.with_sla(timezone.now())
+            .filter(client_id=client.pk)
+            .order_by("-opened_at", "-id")[:COMPLAINT_ROWS]
+        ),
+        "surveys": list(
+            SurveyResponse.objects.filter(client_id=client.pk)
+            .select_related("question")
+            .order_by("-answered_at", "-id")[:SURVEY_ROWS]
+        ),
+        "today": timezone.localdate(),
+    }
+
+
+def _actable_client(request: HttpRequest, client_no: str) -> Client:
+    """The client if in scope (else 404) and the user acts on clients (else 403)."""
+    client = client_get(user=request.user, client_no=client_no)
+    _check_can_act(request.user)
+    return client
+
+
+def _client_url(client: Client, anchor: str) -> str:
+    return reverse("client-detail", args=[client.client_no]) + f"#{anchor}"
+
+
+def _back_to(client: Client, anchor: str) -> HttpResponse:
+    return redirect(_client_url(client, anchor))
+
+
+@login_required
+@require_POST
+def client_interaction_log(request: HttpRequest, client_no: str) -> HttpResponse:
+    """Log a contact with the client (clients.services.interaction_log)."""
+    client = _actable_client(request, client_no)
+    form = workspace_forms.InteractionForm(request.POST, prefix="interaction")
+    if form.is_valid():
+        try:
+            client_services.interaction_log(client=client, by=request.user, **form.cleaned_data)
+        except client_services.InteractionError as exc:
+            form.service_error(_(str(exc)), exc.field)
+        else:
+            messages.success(request, _("Interaction logged."))
+            return _back_to(client, "contacts-heading")
+    return _client_page(request, client, forms={"interaction": form.mark_errors()}, status=400)
+
+
+@login_required
+@require_POST
+def client_task_add(request: HttpRequest, client_no: str) -> HttpResponse:
+    """Open a task by hand (retention.services.open_task, source: a person); it goes to the
+    client's account manager."""
+    client = _actable_client(request, client_no)
+    form = workspace_forms.TaskForm(request.POST, prefix="task")
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            task_services.open_task(
+                client=client,
+                kind=data["kind"],
+                reason_code="manual",
+                reason_text=data["note"],
+                due=data["due"],
+                priority=data["priority"],
+                source=TaskSource.PERSON,
+                created_by=request.user,
+            )
+        except task_services.TaskError as exc:
+            message = str(exc)
+            field = {"reason_text": "note"}.get(_error_field(message) or "", _error_field(message))
+            refused = _refused(request, form, message, field, _client_url(client, "tasks-heading"))
+            if refused is not None:
+                return refused
+        else:
+            messages.success(request, _("Task added."))
+            return _back_to(client, "tasks-heading")
+    return _client_page(request, client, forms={"task": form.mark_errors()}, status=400)
+
+
+@login_required
+@require_POST
+def client_callback_record(request: HttpRequest, client_no: str, pk: int) -> HttpResponse:
+    """Record a regulatory callback call: completed with its checklist, unreachable or failed
+    (retention.work.callbacks.callback_attempt_record). An escalated callback is the team lead's."""
+    client = _actable_client(request, client_no)
+    callback = work_selectors.callback_get(user=request.user, pk=pk)
+    if callback.client_id != client.pk:
+        raise Http404
+    if callback.task is not None and not task_services.task_can_work(request.user, callback.task):
+        raise PermissionDenied(_("This callback is escalated to the team lead, who records the calls now."))
+    form = workspace_forms.CallbackForm(request.POST, prefix=f"callback-{callback.pk}")
+    if form.is_valid():
+        try:
+            callback = callback_services.callback_attempt_record(
+                callback=callback, by=request.user, **form.service_arguments()
+            )
+        except (callback_services.CallbackError, task_services.TaskError) as exc:
+            refused = _refused(
+                request, form, str(exc), _error_field(str(exc)), _client_url(client, "callbacks-heading")
+            )
+            if refused is not None:
+                return refused
+        else:
+            if callback.status == CallbackStatus.DONE:
+                messages.success(request, _("Callback completed with its checklist; its task is done."))
+            else:
+                messages.success(
+                    request,
+                    _("Call recorded: %(status)s, due again on %(due)s.")
+                    % {"status": callback.get_status_display(), "due": callback.due.isoformat()},
+                )
+            return _back_to(client, "callbacks-heading")
+    return _client_page(request, client, callback_forms={callback.pk: form.mark_errors()}, status=400)
+
+
+@login_required
+@require_POST
+def client_complaint_open(request: HttpRequest, client_no: str) -> HttpResponse:
+    """Record a complaint (feedback.services.complaint_open: the SLA due times are stamped)."""
+    client = _actable_client(request, client_no)
+    form = workspace_forms.ComplaintForm(request.POST, prefix="complaint")
+    if form.is_valid():
+        try:
+            complaint = feedback_services.complaint_open(client=client, by=request.user, **form.cleaned_data)
+        except feedback_services.FeedbackError as exc:
+            refused = _refused(
+                request, form, str(exc), _error_field(str(exc)), _client_url(client, "complaints-heading")
+            )
+            if refused is not None:
+                return refused
+        else:
+            messages.success(request, _("Complaint %(reference)s recorded.") % {"reference": complaint.reference})
+            return _back_to(client, "complaints-heading")
+    return _client_page(request, client, forms={"complaint": form.mark_errors()}, status=400)
