@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class RiskLevel(models.IntegerChoices):
@@ -106,7 +107,8 @@ class ClientQuerySet(models.QuerySet):
 
 class Client(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        # "Open" alone is also a flag, task and complaint status: Chinese says those differently.
+        OPEN = "open", pgettext_lazy("account status", "Open")
         RESTRICTED = "restricted", _("Restricted")
         CLOSED = "closed", _("Closed")
 
@@ -168,7 +170,7 @@ class KYCProfile(models.Model):
 
     class Screening(models.TextChoices):
         NOT_SCREENED = "not_screened", _("Not screened")
-        CLEAR = "clear", _("Clear")
+        CLEAR = "clear", pgettext_lazy("screening result", "Clear")  # no match; "Clear" alone is a button
         POTENTIAL_MATCH = "potential_match", _("Potential match")
         CONFIRMED_MATCH = "confirmed_match", _("Confirmed match")
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from clients.models import Client, Instrument
 
@@ -132,7 +133,8 @@ class Flag(models.Model):
 
 
 class Decision(models.TextChoices):
-    CLEAR = "clear", _("Clear")
+    # "Clear" alone is a button (clear a search); as a decision it closes the flag.
+    CLEAR = "clear", pgettext_lazy("compliance decision", "Clear")
     ESCALATE = "escalate", _("Escalate")
     RESTRICT = "restrict", _("Restrict account")
 

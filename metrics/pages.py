@@ -338,9 +338,11 @@ def chart_text() -> dict[str, str]:
         "clients_share": _("Share of clients (%)"),
         "commission_share": _("Share of commission (%)"),
         "cumulative": _("Cumulative commission"),
+        # xgettext:no-python-format
         "top20": _("Top 20% of clients"),
         "clients": _("Clients"),
         "uplift": _("Uplift (percentage points)"),
+        # xgettext:no-python-format
         "interval": _("95% interval"),
     }
 

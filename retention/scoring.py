@@ -539,7 +539,11 @@ def _ints(values: np.ndarray) -> list:
     return np.where(finite, np.where(finite, values, 0.0).astype("int64"), None).tolist()
 
 
-TIER_NAMES = {1: "VIP", 2: "Major", 3: "Ordinary", 4: "Small"}
+def _tier_name(tier: int | None) -> str:
+    """The tier's name in the active language."""
+    from segmentation.models import Tier
+
+    return str(Tier(tier).label) if tier in Tier.values else "?"
 
 
 def reason_text(reason: dict) -> str:
@@ -598,8 +602,8 @@ def reason_text(reason: dict) -> str:
         return text
     if code == "downgrade":
         return _("Tier fell from %(old)s to %(new)s on %(on)s") % {
-            "old": TIER_NAMES.get(f.get("from"), "?"),
-            "new": TIER_NAMES.get(f.get("to"), "?"),
+            "old": _tier_name(f.get("from")),
+            "new": _tier_name(f.get("to")),
             "on": f.get("on"),
         }
     return code

@@ -121,6 +121,8 @@ AXES_VERBOSE = False
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Our overrides of Django's locale formats (zh_Hans: money grouped by three with commas).
+FORMAT_MODULE_PATH = ["brokercrm.formats"]
 # The exchange's time zone: naive timestamps from back-office files, "today", the
 # as-of date of nightly jobs and every page are in this zone; the database stores UTC.
 TIME_ZONE = env_str("TIME_ZONE", "Asia/Shanghai")
