@@ -10,9 +10,9 @@ from django.utils.html import format_html_join
 
 from brokercrm.admin import ReadOnlyAdminMixin, ScopedAdmin
 from retention.models import ChurnScore, ClientActivity, LifetimeFit
-from retention.publish import published
 from retention.scoring import reason_text
 from segmentation.models import ResultSet
+from segmentation.publish import published
 
 
 class PublishedOnlyMixin:

@@ -23,8 +23,8 @@ from brokercrm.nightly.bulk import bulk_replace, read_frame, session_work_mem
 from retention import conf, lifetime, scoring
 from retention.inputs import SIGNAL_SQL_COLUMNS, ledger_signals_sql, read_signals
 from retention.models import ChurnScore, ClientActivity, LifetimeFit
-from retention.publish import discard_unpublished, publish
 from segmentation.models import ResultSet, TierResult
+from segmentation.publish import discard_unpublished, publish
 
 KIND = ResultSet.Kind.CHURN
 

@@ -12,8 +12,8 @@ from brokercrm.nightly.bulk import bulk_replace
 from retention import conf, scoring
 from retention.inputs import read_activity_inputs
 from retention.models import ClientActivity
-from retention.publish import discard_unpublished, publish
 from segmentation.models import ResultSet
+from segmentation.publish import discard_unpublished, publish
 
 KIND = ResultSet.Kind.ACTIVITY
 

@@ -24,8 +24,8 @@ from brokercrm.policy import get_visible_or_404, scope_queryset
 from clients.models import Client
 from retention import conf, scoring
 from retention.models import ChurnScore, ClientActivity, LifetimeFit
-from retention.publish import published
 from segmentation.models import ResultSet
+from segmentation.publish import published
 
 User = AbstractBaseUser | AnonymousUser
 

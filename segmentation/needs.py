@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Case, DecimalField, F, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -30,6 +30,7 @@ from clients.models import AssetSnapshot, Client, Instrument, Trade
 from segmentation import conf
 from segmentation.analytics import needs_profiles
 from segmentation.models import ClientDailyActivity, NeedsProfile, ResultSet
+from segmentation.publish import discard_unpublished, publish
 from segmentation.tiering import window_bounds
 
 TRADE_COLUMNS = [
@@ -169,27 +170,11 @@ def needs_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -> in
 
 def needs_finalize(ctx: StageContext) -> StageResult:
     """Publish this run's generation for the date; every other generation goes."""
-    with transaction.atomic():
-        rows = NeedsProfile.objects.filter(generation=ctx.stage_run_id).count()
-        ResultSet.objects.filter(kind=ResultSet.Kind.NEEDS).exclude(as_of=ctx.as_of).update(is_published=False)
-        ResultSet.objects.update_or_create(
-            kind=ResultSet.Kind.NEEDS,
-            as_of=ctx.as_of,
-            defaults={
-                "nightly_run_id": ctx.run_id,
-                "is_published": True,
-                "published_at": timezone.now(),
-                "generation": ctx.stage_run_id,
-                "rows": rows,
-            },
-        )
-        NeedsProfile.objects.exclude(generation=ctx.stage_run_id).delete()
+    rows = publish(ResultSet.Kind.NEEDS, NeedsProfile, ctx)
     return StageResult(rows=rows, detail={"profiles": rows})
 
 
 def needs_cleanup(ctx: StageContext) -> None:
     """Drop the staging table; after a failure also the unpublished rows of this run."""
     _drop(staging_table(ctx))
-    published = ResultSet.objects.filter(kind=ResultSet.Kind.NEEDS, generation=ctx.stage_run_id, is_published=True)
-    if not published.exists():
-        NeedsProfile.objects.filter(generation=ctx.stage_run_id).delete()
+    discard_unpublished(ResultSet.Kind.NEEDS, NeedsProfile, ctx)

@@ -1,4 +1,5 @@
-"""Publishing a per-client result generation: the rows of a stage run become the date's rows at once.
+"""Publishing a per-client result generation: the rows of a stage run become the date's rows at once
+(the needs profiles here, the activity and churn scores in retention).
 
 Chunks write rows under `generation = stage run id`; finalize points segmentation's ResultSet
 at that generation in one transaction and drops every other generation; a failure (cleanup
