@@ -471,21 +471,20 @@ KYC_AUDITED_FIELDS = (
 )
 
 
-def kyc_change_audit(*, by: AbstractBaseUser, client: Client, kyc_id: int, old: dict, new: dict) -> None:
-    """Audit a KYC profile change (only the fields that changed; the ID number masked in the
-    trail, with a note that it changed)."""
+def kyc_change(*, client: Client, kyc_id: int, old: dict, new: dict) -> audit.Change | None:
+    """The audit entry of a KYC profile change (only the fields that changed; the ID number
+    masked in the trail), or None when nothing audited changed."""
     from clients.models import mask_identifier
 
     changed = [name for name in KYC_AUDITED_FIELDS if old.get(name) != new.get(name)]
     if not changed:
-        return
+        return None
     before = {name: old.get(name) for name in changed}
     after = {name: new.get(name) for name in changed}
     if "id_number" in changed:
         before["id_number"] = mask_identifier(before["id_number"] or "")
         after["id_number"] = mask_identifier(after["id_number"] or "")
-    audit.record(
-        actor=by,
+    return audit.Change(
         action=AuditAction.KYC_CHANGED,
         object_type="kyc_profile",
         object_id=kyc_id,
@@ -493,6 +492,13 @@ def kyc_change_audit(*, by: AbstractBaseUser, client: Client, kyc_id: int, old: 
         old=before,
         new=after,
     )
+
+
+def kyc_change_audit(*, by: AbstractBaseUser, client: Client, kyc_id: int, old: dict, new: dict) -> None:
+    """Audit one KYC profile change (see kyc_change)."""
+    change = kyc_change(client=client, kyc_id=kyc_id, old=old, new=new)
+    if change is not None:
+        audit.record_many(actor=by, changes=[change])
 
 
 def id_number_view_audit(*, by: AbstractBaseUser, clients: list[Client], where: str) -> None:

@@ -12,8 +12,6 @@ the same numbers, which the page also shows as tables.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import operator
 from decimal import Decimal
 
 from django import forms
@@ -230,12 +228,8 @@ def kpi_section(user: object) -> dict:
     firm_wide = sees_all_clients(user)
     dimension = Dimension.OVERALL if firm_wide else Dimension.ACCOUNT_MANAGER
     since = snapshot.as_of - dt.timedelta(days=TREND_DAYS - 1)
-    rows = functools.reduce(
-        operator.or_,
-        (
-            metric_selectors.series(user=user, code=code, dimension=dimension, date_from=since, date_to=snapshot.as_of)
-            for code in TREND_CODES
-        ),
+    rows = metric_selectors.series_of(
+        user=user, codes=TREND_CODES, dimension=dimension, date_from=since, date_to=snapshot.as_of
     ).order_by("as_of", "id")
     grouped: dict[tuple[dt.date, str], list[MetricValue]] = {}
     for row in rows:

@@ -12,6 +12,7 @@ aggregates, filtered by indexed columns and joined to their definition.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
@@ -69,12 +70,30 @@ def series(
 ) -> QuerySet[MetricValue]:
     """A metric over time. Without `version`, each date's rows of the version in force on it
     (effective_from); with it, that version's rows only."""
-    definitions = list(MetricDefinition.objects.filter(code=code).order_by("effective_from"))
-    if version is not None:
-        definitions = [row for row in definitions if row.version == version]
-        condition = Q(definition__in=definitions)
-    else:
-        condition = Q(pk__in=[])
+    return series_of(
+        user=user, codes=[code], dimension=dimension, key=key, date_from=date_from, date_to=date_to, version=version
+    )
+
+
+def series_of(
+    *,
+    user: User,
+    codes: Sequence[str],
+    dimension: str | None = None,
+    key: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    version: int | None = None,
+) -> QuerySet[MetricValue]:
+    """Several metrics over time (see `series`), their definitions read in one query."""
+    by_code: dict[str, list[MetricDefinition]] = {}
+    for row in MetricDefinition.objects.filter(code__in=codes).order_by("code", "effective_from"):
+        by_code.setdefault(row.code, []).append(row)
+    condition = Q(pk__in=[])
+    for definitions in by_code.values():
+        if version is not None:
+            condition |= Q(definition__in=[row for row in definitions if row.version == version])
+            continue
         for index, row in enumerate(definitions):
             in_force = Q(definition=row, as_of__gte=row.effective_from)
             if index + 1 < len(definitions):

@@ -589,7 +589,8 @@ class StageTable:
         each changed field, the ID number masked), like a change made in admin."""
         if self.spec.model is not KYCProfile:
             return self._update_held(constants)
-        from compliance.services import KYC_AUDITED_FIELDS, kyc_change_audit  # compliance builds on clients
+        from compliance import audit  # compliance builds on clients
+        from compliance.services import KYC_AUDITED_FIELDS, kyc_change
 
         ids = self._updated_ids()
         fields = ["id", "client_id", *KYC_AUDITED_FIELDS]
@@ -598,10 +599,12 @@ class StageTable:
         after = {row["id"]: row for row in KYCProfile.objects.filter(id__in=ids).values(*fields)}
         clients = Client.objects.in_bulk([row["client_id"] for row in after.values()])
         batch = ImportBatch.objects.select_related("requested_by").get(pk=self.batch_id)
-        for kyc_id, new in after.items():
-            kyc_change_audit(
-                by=batch.requested_by, client=clients[new["client_id"]], kyc_id=kyc_id, old=before[kyc_id], new=new
-            )
+        # One chain append for the whole batch (one head lock, one bulk insert).
+        changes = [
+            kyc_change(client=clients[new["client_id"]], kyc_id=kyc_id, old=before[kyc_id], new=new)
+            for kyc_id, new in after.items()
+        ]
+        audit.record_many(actor=batch.requested_by, changes=[change for change in changes if change is not None])
         return updated
 
     def _updated_ids(self) -> list[int]:
