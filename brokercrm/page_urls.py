@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("", client_views.home, name="home"),
     path("clients/<str:client_no>/", client_views.client_detail, name="client-detail"),
+    path("clients/<str:client_no>/trades/", client_views.client_trades, name="client-trades"),
     path("clients/<str:client_no>/interactions/", client_views.client_interaction_log, name="client-interaction-log"),
     path("clients/<str:client_no>/tasks/", client_views.client_task_add, name="client-task-add"),
     path("clients/<str:client_no>/complaints/", client_views.client_complaint_open, name="client-complaint-open"),
@@ -20,6 +21,8 @@ urlpatterns = [
         name="client-callback-record",
     ),
     path("tasks/<int:pk>/done/", client_views.task_done, name="task-done"),
+    path("tasks/<int:pk>/reschedule/", client_views.task_reschedule, name="task-reschedule"),
+    path("tasks/<int:pk>/cancel/", client_views.task_cancel, name="task-cancel"),
     path("compliance/", include("compliance.page_urls")),
     path("dashboards/", include("metrics.page_urls")),
 ]

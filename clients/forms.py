@@ -73,6 +73,20 @@ class TaskDoneForm(WorkspaceForm):
     notes = forms.CharField(label=_("Note"), required=False, max_length=2000)
 
 
+class TaskRescheduleForm(WorkspaceForm):
+    due = forms.DateField(label=_("New due date"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_due(self) -> dt.date:
+        due = self.cleaned_data["due"]
+        if due < timezone.localdate():
+            raise forms.ValidationError(_("The due date cannot be in the past."))
+        return due
+
+
+class TaskCancelForm(WorkspaceForm):
+    reason = forms.CharField(label=_("Why cancel"), max_length=300)
+
+
 def _yes_no(value: str) -> bool | None:
     return {"yes": True, "no": False}.get(value)
 

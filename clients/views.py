@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -23,6 +24,8 @@ from brokercrm.policy import sees_all_clients
 from brokercrm.roles import ACCOUNT_MANAGER, TEAM_LEAD, has_role
 from clients import forms as workspace_forms
 from clients import services as client_services
+from clients import workspace
+from clients.api.filters import TradeFilter
 from clients.models import AssetSnapshot, CashFlow, Client, Interaction, Trade
 from clients.selectors import client_get, client_list
 from feedback import services as feedback_services
@@ -128,8 +131,32 @@ def _home_page(
         "page": page,
         **worklists(request.user, generations=generations),
         **todays_work(request.user, churn_generation=generations.get(ResultSet.Kind.CHURN), forms=done_forms),
+        **book_panels(request.user, activity_generation=generations.get(ResultSet.Kind.ACTIVITY)),
     }
     return render(request, "clients/home.html", context, status=status)
+
+
+def book_panels(user: object, *, activity_generation: int | None) -> dict:
+    """For those who work a book (account managers, team leads): the book at a glance and the
+    lists of clients to look at: dormant with assets, high assets but little trading,
+    birthdays this week, KYC documents and suitability assessments expiring, open complaints.
+    One query each (clients.workspace); none for firm-wide roles, whose book is the firm."""
+    if not can_act(user):
+        return {"book_panels": False}
+    today = timezone.localdate()
+    return {
+        "book_panels": True,
+        "glance": workspace.book_glance(
+            user, as_of=segmentation_selectors.tier_current_as_of(), activity_generation=activity_generation
+        ),
+        "dormant": workspace.dormant_clients(user, activity_generation=activity_generation),
+        "reactivation": list(
+            segmentation_selectors.reactivation_list(user=user).order_by("-assets", "client_id")[: workspace.PANEL_SIZE]
+        ),
+        "birthdays": workspace.birthdays_this_week(user, today=today),
+        "kyc_items": workspace.kyc_expiring(user, today=today),
+        "complaints_open": workspace.open_complaints(user, now=timezone.now()),
+    }
 
 
 TODAY_SIZE = 20
@@ -166,6 +193,7 @@ def todays_work(
         task.is_callback = task.source == TaskSource.CALLBACK
         task.can_work = task_services.task_can_work(user, task)
         task.done_form = forms.get(task.pk) or workspace_forms.TaskDoneForm(prefix=f"done-{task.pk}")
+        _task_action_forms(task)
     return {
         "today_panel": True,
         "today_tasks": rows[:TODAY_SIZE],
@@ -199,8 +227,92 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(
                 request, _("Done: %(kind)s for %(client)s.") % {"kind": task.get_kind_display(), "client": task.client}
             )
-            return redirect(reverse("home") + "#today-heading")
+            return redirect(_next_or(request, reverse("home") + "#today-heading"))
+    back = _next_or(request, None)
+    if back is not None:
+        # From the client's page: the errors come back as a message there.
+        messages.error(request, _form_errors_text(form))
+        return redirect(back)
     return _home_page(request, done_forms={task.pk: form.mark_errors()}, status=400)
+
+
+def _next_or(request: HttpRequest, default: str | None) -> str | None:
+    """The page the form came from (POST `next`), if it is a path on this site."""
+    target = request.POST.get("next", "")
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def _form_errors_text(form: workspace_forms.WorkspaceForm) -> str:
+    """A form's errors in one line, each with its field's label."""
+    parts = []
+    for name, errors in form.errors.items():
+        label = form.fields[name].label if name in form.fields else ""
+        text = " ".join(str(error) for error in errors)
+        parts.append(f"{label}: {text}" if label else text)
+    return " ".join(parts)
+
+
+def _workable_task(request: HttpRequest, pk: int) -> object:
+    task = work_selectors.task_get(user=request.user, pk=pk)
+    _check_can_act(request.user)
+    if not task_services.task_can_work(request.user, task):
+        raise PermissionDenied(_("This task is assigned to someone else; ask your team lead to reassign it."))
+    return task
+
+
+@login_required
+@require_POST
+def task_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move an open task to a new due date (not in the past). Scope and role as for Done; the
+    user returns to the page the form was on (home by default) with a message."""
+    task = _workable_task(request, pk)
+    back = _next_or(request, reverse("home") + "#today-heading")
+    form = workspace_forms.TaskRescheduleForm(request.POST, prefix=f"resched-{task.pk}")
+    if not form.is_valid():
+        messages.error(request, _form_errors_text(form))
+        return redirect(back)
+    try:
+        task_services.task_update(task=task, by=request.user, due=form.cleaned_data["due"])
+    except task_services.TaskError as exc:
+        messages.error(request, _(str(exc)))
+    else:
+        messages.success(
+            request,
+            _("Moved to %(due)s: %(kind)s for %(client)s.")
+            % {"due": task.due.isoformat(), "kind": task.get_kind_display(), "client": task.client},
+        )
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def task_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Cancel an open task with a reason (a regulatory callback cannot be cancelled)."""
+    task = _workable_task(request, pk)
+    back = _next_or(request, reverse("home") + "#today-heading")
+    form = workspace_forms.TaskCancelForm(request.POST, prefix=f"cancel-{task.pk}")
+    if not form.is_valid():
+        messages.error(request, _form_errors_text(form))
+        return redirect(back)
+    try:
+        task_services.task_cancel(task=task, by=request.user, reason=form.cleaned_data["reason"])
+    except task_services.TaskError as exc:
+        messages.error(request, _(str(exc)))
+    else:
+        messages.success(
+            request, _("Cancelled: %(kind)s for %(client)s.") % {"kind": task.get_kind_display(), "client": task.client}
+        )
+    return redirect(back)
+
+
+def _task_action_forms(task: object) -> None:
+    """Unbound reschedule and cancel forms on a task, prefixed by its id."""
+    task.reschedule_form = workspace_forms.TaskRescheduleForm(prefix=f"resched-{task.pk}", initial={"due": task.due})
+    task.cancel_form = workspace_forms.TaskCancelForm(prefix=f"cancel-{task.pk}")
 
 
 def worklists(user: object, *, generations: dict[str, int] | None = None) -> dict:
@@ -322,12 +434,20 @@ def _client_work(
         callback.form = callback_forms.get(callback.pk) or workspace_forms.CallbackForm(
             prefix=f"callback-{callback.pk}"
         )
+    open_tasks = list(
+        RetentionTask.objects.filter(client_id=client.pk, status=TaskStatus.OPEN)
+        .select_related("assignee")
+        .order_by("due", "-priority", "id")[:TASK_ROWS]
+    )
+    for task in open_tasks:
+        task.client = client
+        task.is_callback = task.source == TaskSource.CALLBACK
+        task.can_work = acting and task_services.task_can_work(user, task)
+        if task.can_work and not task.is_callback:
+            task.done_form = workspace_forms.TaskDoneForm(prefix=f"done-{task.pk}")
+            _task_action_forms(task)
     return {
-        "open_tasks": list(
-            RetentionTask.objects.filter(client_id=client.pk, status=TaskStatus.OPEN)
-            .select_related("assignee")
-            .order_by("due", "-priority", "id")[:TASK_ROWS]
-        ),
+        "open_tasks": open_tasks,
         "callbacks": callbacks,
         "complaints": list(
             Complaint.objects.with_sla(timezone.now())
@@ -341,6 +461,53 @@ def _client_work(
         ),
         "today": timezone.localdate(),
     }
+
+
+TRADES_PAGE_SIZE = 50
+
+
+def _trade_filter_labels() -> dict[str, str]:
+    return {
+        "instrument": _("Symbol"),
+        "asset_class": _("Asset class"),
+        "channel": _("Channel"),
+        "side": _("Side"),
+        "executed_after": _("From (date)"),
+        "executed_before": _("To (date, inclusive)"),
+    }
+
+
+@login_required
+def client_trades(request: HttpRequest, client_no: str) -> HttpResponse:
+    """All of a client's trades, newest first, 50 a page, filtered by the API's own TradeFilter
+    (instrument, asset class, side, channel, executed after/before). A malformed filter is a
+    400 that names the field. Queries: scope, the filtered count and the page (instrument
+    joined), all on the client's (client, executed_at) index."""
+    client = client_get(user=request.user, client_no=client_no)
+    params = request.GET.copy()
+    params.pop("page", None)
+    params.pop("client", None)  # the client is the page's, not a filter
+    filters = TradeFilter(
+        params,
+        queryset=Trade.objects.filter(client=client).select_related("instrument").order_by("-executed_at", "-id"),
+    )
+    del filters.filters["client"]
+    for name, label in _trade_filter_labels().items():
+        filters.form.fields[name].label = label
+    status = 200
+    if filters.is_valid():
+        rows = filters.qs
+    else:
+        rows = Trade.objects.none()
+        status = 400
+        for field in filters.form.errors:
+            if field in filters.form.fields:
+                filters.form.fields[field].widget.attrs.update(
+                    {"aria-invalid": "true", "aria-describedby": f"{filters.form[field].auto_id}_error"}
+                )
+    page: Page = Paginator(rows, TRADES_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"client": client, "filters": filters, "page": page, "filtered": bool(params)}
+    return render(request, "clients/client_trades.html", context, status=status)
 
 
 def _actable_client(request: HttpRequest, client_no: str) -> Client:

@@ -114,4 +114,6 @@ def test_home_lists_who_to_call_first_in_scope(published: Cast) -> None:
     assert escape(published.mike_client.name) not in text  # another team's client
     assert "Moved out 62% of assets" in text
     assert "no trade for 20 days, usually every 2.8" in text
-    assert len(queries) == 10  # base 6 + published generations + the two lists + today's tasks
+    # base 6 + published generations + the two lists + today's tasks + the book panels (tier
+    # date, dormant, reactivation date and list, birthdays, ID documents, assessments, complaints)
+    assert len(queries) == 18

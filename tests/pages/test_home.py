@@ -136,8 +136,10 @@ def test_home_query_count_does_not_grow_with_the_book(client, cast, django_asser
     client.force_login(cast.alice.user)
 
     # session, user, roles, counts, page count, page rows (branch and manager joined), the
-    # published scores (nothing published here: the work lists stay empty), today's tasks
-    with django_assert_num_queries(8):
+    # published scores (nothing published here: the work lists stay empty), today's tasks; the
+    # book panels: the night's tier date (none: no glance), reactivation date and list,
+    # birthdays, ID documents, assessments, complaints
+    with django_assert_num_queries(15):
         response = client.get(HOME)
 
     assert len(response.context["page"].object_list) == book_size
@@ -147,5 +149,5 @@ def test_search_query_count_is_the_same(client, cast, django_assert_num_queries)
     factories.ClientFactory.create_batch(30, account_manager=cast.alice, name="Zhou Li")
     client.force_login(cast.alice.user)
 
-    with django_assert_num_queries(8):  # as above: today's tasks included
+    with django_assert_num_queries(15):  # as above: today's tasks and the book panels included
         client.get(HOME, {"q": "zhou", "page": "1"})
