@@ -34,6 +34,7 @@ from brokercrm.policy import get_visible_or_404
 from brokercrm.roles import ACCOUNT_MANAGER, TEAM_LEAD, has_role
 from clients.models import Branch, Client, RiskAssessment
 from compliance import selectors, services
+from compliance.evidence import rows as evidence_rows
 from compliance.models import (
     ACTIVE_STATUSES,
     SEVERITY_CODES,
@@ -257,9 +258,7 @@ def _display(value: object) -> str:
 
 
 def _evidence(evidence: object) -> list[tuple[str, str]]:
-    if not isinstance(evidence, dict):
-        return [("", _display(evidence))] if evidence else []
-    return [(str(key).replace("_", " ").capitalize(), _display(value)) for key, value in evidence.items()]
+    return evidence_rows(evidence)
 
 
 def _mark_errors(form: forms.Form) -> forms.Form:
