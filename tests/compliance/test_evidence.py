@@ -31,7 +31,12 @@ def test_codes_and_lists_are_translated_in_chinese():
     evidence = {"state": "expired", "id_type": "resident_id", "is_pep": True, "matched_fields": ["name", "dob"]}
     with translation.override("zh-hans"):
         shown = rows(evidence)
-    assert shown == [("状态", "已过期"), ("证件类型", "居民身份证"), ("政治公众人物", "是"), ("匹配字段", "姓名, 出生日期")]
+    assert shown == [
+        ("状态", "已过期"),
+        ("证件类型", "居民身份证"),
+        ("政治公众人物", "是"),
+        ("匹配字段", "姓名, 出生日期"),
+    ]
 
 
 def test_an_unknown_key_or_value_is_shown_as_stored():
