@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from brokercrm.nightly import Stage, register_stage
 from compliance.nightly import compliance_stage
 
@@ -9,7 +11,7 @@ register_stage(
     Stage(
         name="compliance",
         position=400,
-        description="Screening, KYC / suitability / AML rules -> flags (open once, evidence updated).",
+        description=_("Screening, KYC / suitability / AML rules -> flags (open once, evidence updated)."),
         run=compliance_stage,
     )
 )

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from brokercrm.nightly.registry import all_stages
 from brokercrm.policy import sees_all_clients
 from clients.models import AccountManager
 from metrics import selectors as metric_selectors
@@ -353,6 +354,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             (stage for stage in nightly.stage_runs.all() if stage.attempt == nightly.attempt),
             key=lambda stage: stage.position,
         )
+        descriptions = {stage.name: stage.description for stage in all_stages()}
+        for stage in stages:
+            stage.description = descriptions.get(stage.name, "")
     context = {
         "nightly": nightly,
         "nightly_stages": stages,

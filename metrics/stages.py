@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from brokercrm.nightly import Stage, register_stage
 from metrics.snapshot import metrics_stage
 
@@ -9,7 +11,7 @@ register_stage(
     Stage(
         name="metrics",
         position=600,
-        description="KPI snapshot of the as-of date: overall and by tier, account manager and branch.",
+        description=_("KPI snapshot of the as-of date: overall and by tier, account manager and branch."),
         run=metrics_stage,
     )
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from brokercrm.nightly import Stage, register_stage
 from retention.churn import churn_chunk, churn_cleanup, churn_finalize, churn_prepare
 from retention.dormancy import dormancy_chunk, dormancy_cleanup, dormancy_finalize
@@ -10,7 +12,7 @@ register_stage(
     Stage(
         name="dormancy",
         position=300,
-        description="Activity segments, about-to-go-dormant warnings, regulatory dormant accounts.",
+        description=_("Activity segments, about-to-go-dormant warnings, regulatory dormant accounts."),
         chunk=dormancy_chunk,
         finalize=dormancy_finalize,
         cleanup=dormancy_cleanup,
@@ -20,7 +22,7 @@ register_stage(
     Stage(
         name="churn",
         position=310,
-        description="Lifetime model fit; churn risk with reasons, P(alive) and CLV per client.",
+        description=_("Lifetime model fit; churn risk with reasons, P(alive) and CLV per client."),
         prepare=churn_prepare,
         chunk=churn_chunk,
         finalize=churn_finalize,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from brokercrm.nightly import Stage, StageContext, StageResult, register_stage
 from segmentation.needs import needs_chunk, needs_cleanup, needs_finalize, needs_is_due, needs_prepare
 from segmentation.rollup import activity_rollup
@@ -20,7 +22,7 @@ register_stage(
     Stage(
         name="rollup",
         position=100,
-        description="Trades since the watermark -> per-client daily activity (incremental).",
+        description=_("Trades since the watermark -> per-client daily activity (incremental)."),
         run=rollup_stage,
     )
 )
@@ -28,7 +30,7 @@ register_stage(
     Stage(
         name="tiers",
         position=200,
-        description="Tiers (VIP/Major/Ordinary/Small) over the look-back window, history, Pareto.",
+        description=_("Tiers (VIP/Major/Ordinary/Small) over the look-back window, history, Pareto."),
         run=tiers_stage,
     )
 )
@@ -36,7 +38,7 @@ register_stage(
     Stage(
         name="reactivation",
         position=210,
-        description="High assets, low activity: the reactivation list.",
+        description=_("High assets, low activity: the reactivation list."),
         run=reactivation_stage,
     )
 )
@@ -44,7 +46,7 @@ register_stage(
     Stage(
         name="needs",
         position=220,
-        description="Needs profiles (behaviour, products, channels), per client chunk.",
+        description=_("Needs profiles (behaviour, products, channels), per client chunk."),
         prepare=needs_prepare,
         chunk=needs_chunk,
         finalize=needs_finalize,

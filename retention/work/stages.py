@@ -6,6 +6,8 @@ tasks they open are for the working day D + 1. Each is safe to run twice for a d
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from brokercrm.nightly import Stage, register_stage
 from retention.work.callbacks import callbacks_stage
 from retention.work.entitlements import entitlements_stage
@@ -15,7 +17,7 @@ register_stage(
     Stage(
         name="playbooks",
         position=500,
-        description="Playbooks -> retention tasks (new ones opened, stale ones expired, overdue ones expired).",
+        description=_("Playbooks -> retention tasks (new ones opened, stale ones expired, overdue ones expired)."),
         run=playbooks_stage,
     )
 )
@@ -23,7 +25,7 @@ register_stage(
     Stage(
         name="callbacks",
         position=510,
-        description="Regulatory callbacks for new accounts; records past their retention period purged.",
+        description=_("Regulatory callbacks for new accounts; records past their retention period purged."),
         run=callbacks_stage,
     )
 )
@@ -31,7 +33,7 @@ register_stage(
     Stage(
         name="entitlements",
         position=520,
-        description="Service entitlements granted/withdrawn by tier; due deliveries recorded or tasked.",
+        description=_("Service entitlements granted/withdrawn by tier; due deliveries recorded or tasked."),
         run=entitlements_stage,
     )
 )
