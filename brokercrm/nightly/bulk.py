@@ -139,13 +139,24 @@ def _days(series: pd.Series) -> np.ndarray:
     return pd.to_datetime(series.where(series.notna(), dt.date(2000, 1, 1))).to_numpy().astype("datetime64[D]")
 
 
-_BINARY_TYPES = {"bigint", "integer", "smallint", "double precision", "numeric", "date", "varchar", "text", "boolean"}
+_BINARY_TYPES = {
+    "bigint",
+    "integer",
+    "smallint",
+    "double precision",
+    "numeric",
+    "date",
+    "varchar",
+    "text",
+    "boolean",
+    "jsonb",
+}
 _NULL_FIELD = np.frombuffer((-1).to_bytes(4, "big", signed=True), dtype=np.uint8)
 
 
 def _binary_payload(model: type[models.Model], frame: pd.DataFrame) -> bytes | None:
     """The frame as PostgreSQL binary COPY data, or None if a column's type is not supported
-    (JSON, ...). Money (numeric) columns hold currency units as floats and are rounded to the
+    (json, arrays ...; jsonb is supported). Money (numeric) columns hold currency units as floats and are rounded to the
     field's decimal places.
 
     Rows are encoded in groups of the same NULL pattern: within a group every row has the
@@ -190,6 +201,10 @@ def _column_block(series: pd.Series, db_type: str, field: models.Field) -> pgbin
         return pgbinary.encode_date(_days(series))
     if db_type == "boolean":
         return pgbinary.encode_bool(series.to_numpy(dtype=bool))
+    if db_type == "jsonb":
+        # jsonb's binary input is a version byte (1) and the JSON text.
+        dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+        return pgbinary.encode_bytes(np.array([dumps(value) for value in series], dtype=object), prefix=b"\x01")
     return pgbinary.encode_bytes(series.astype(str).to_numpy())
 
 

@@ -72,7 +72,7 @@ def test_bulk_replace_swaps_only_the_matching_rows_and_keeps_nulls_and_blanks() 
         "holding_style": "unknown",
         "holding_mix": {},
         "primary_channel": "",
-        "channel_mix": {"mobile": {"trades": 1, "note": 'quote " and, comma'}},
+        "channel_mix": {"mobile": {"trades": 1, "note": 'quote " and, comma, 中文, back\\slash'}},
         "product_mix": {},
         "preferences": {"market": "secondary"},
         "top_industries": ["Banking"],
@@ -92,7 +92,7 @@ def test_bulk_replace_swaps_only_the_matching_rows_and_keeps_nulls_and_blanks() 
     assert float(row.avg_ticket) == 10.5
     assert row.turnover is None
     assert row.primary_channel == ""
-    assert row.channel_mix == {"mobile": {"trades": 1, "note": 'quote " and, comma'}}
+    assert row.channel_mix == {"mobile": {"trades": 1, "note": 'quote " and, comma, 中文, back\\slash'}}
     assert row.top_industries == ["Banking"]
 
 
