@@ -66,4 +66,10 @@ def get_visible_or_404(user: User, queryset: QuerySet, *, prefix: str = "", **lo
     try:
         return scope_queryset(user, queryset, prefix=prefix).get(**lookup)
     except queryset.model.DoesNotExist:
+        if client_scope(user, prefix=prefix) is not None and queryset.filter(**lookup).exists():
+            # Answered 404 like a missing object, but logged: someone asked for a row outside
+            # their scope (one more query, on this path only).
+            from brokercrm.security import log_out_of_scope
+
+            log_out_of_scope(user, model=queryset.model._meta.label, lookup=lookup)
         raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from None

@@ -3,8 +3,10 @@
 Ops staff maintain reference data (branches, teams, account managers, instruments) and
 client records here. Rows of a client go through the permission policy (ScopedAdmin);
 the ledger (trades, cash flows, asset snapshots) is view-only; KYC ID numbers are masked
-for everyone outside compliance. KYC changes and every page that shows a compliance
-officer unmasked ID numbers are recorded in the audit trail (compliance.audit).
+for everyone outside compliance (and encrypted at rest: compliance finds a profile by its
+exact ID number through the keyed hash, never with a LIKE on the column). KYC changes and
+every page that shows a compliance officer unmasked ID numbers are recorded in the audit
+trail (compliance.audit).
 
 Built for a large book: foreign keys use autocomplete (never a select of a million
 clients), list pages join what they display (list_select_related), and ledger searches
@@ -163,17 +165,20 @@ class KYCProfileAdmin(ScopedAdmin):
             "next_review_due",
         ]
 
-    def get_search_fields(self, request: HttpRequest) -> list[str]:
-        # Searching by ID number would let a user confirm a number they cannot see.
-        fields = list(super().get_search_fields(request))
-        if _sees_id_numbers(request):
-            fields.append("id_number__exact")
-        return fields
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # Compliance finds a profile by its exact ID number, through the keyed hash (the column
+        # itself is encrypted). Outside compliance, searching by ID number would let a user
+        # confirm a number they cannot see.
+        if search_term.strip() and _sees_id_numbers(request):
+            found |= queryset.with_id_number(search_term)
+        return found, may_have_duplicates
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
-        # Django allows any URL filter on a local field (?id_number__startswith=110): the
-        # same oracle as a search, so it is refused (400) outside compliance.
-        if lookup.split("__")[0] == "id_number" and (request is None or not _sees_id_numbers(request)):
+        # Django allows any URL filter on a local field (?id_number__startswith=110): the same
+        # oracle as a search outside compliance, and meaningless on ciphertext (or its hash)
+        # for everyone, so it is refused (400).
+        if lookup.split("__")[0] in ("id_number", "id_number_hash"):
             return False
         return super().lookup_allowed(lookup, value, request)
 

@@ -17,6 +17,9 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from brokercrm.lib import crypto
+from brokercrm.lib.fields import EncryptedTextField
+
 
 class RiskLevel(models.IntegerChoices):
     """Client risk tolerance (C1 most conservative .. C5 most aggressive)."""
@@ -154,6 +157,13 @@ class Client(models.Model):
         return f"{self.client_no} {self.name}"
 
 
+class KYCQuerySet(models.QuerySet):
+    def with_id_number(self, value: str) -> KYCQuerySet:
+        """Profiles whose ID number is `value` (exact, after normalisation), by its keyed hash."""
+        digest = crypto.blind_index(value)
+        return self.filter(id_number_hash=digest) if digest else self.none()
+
+
 class KYCProfile(models.Model):
     class IdType(models.TextChoices):
         RESIDENT_ID = "resident_id", _("Resident identity card")
@@ -186,7 +196,14 @@ class KYCProfile(models.Model):
 
     client = models.OneToOneField(Client, on_delete=models.CASCADE, related_name="kyc")
     id_type = models.CharField(max_length=20, choices=IdType.choices)
-    id_number = models.CharField(max_length=64, help_text="Sensitive: shown masked to everyone but compliance.")
+    id_number = EncryptedTextField(
+        max_length=64,
+        hash_field="id_number_hash",
+        help_text="Sensitive: encrypted at rest, shown masked to everyone but compliance.",
+    )
+    # Keyed hash of the normalised ID number (brokercrm.lib.crypto.blind_index), set on every
+    # save: exact lookup (KYCProfile.objects.with_id_number) without decrypting.
+    id_number_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     id_expiry = models.DateField(null=True, blank=True, help_text="Empty for documents valid for life.")
     nationality = models.CharField(max_length=2, default="CN", help_text="ISO 3166-1 alpha-2.")
     occupation = models.CharField(max_length=80, blank=True)
@@ -201,12 +218,24 @@ class KYCProfile(models.Model):
     next_review_due = models.DateField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = KYCQuerySet.as_manager()
+
     class Meta:
         verbose_name = "KYC profile"
-        indexes = [models.Index(fields=["next_review_due"], name="kyc_next_review_due")]
+        indexes = [
+            models.Index(fields=["next_review_due"], name="kyc_next_review_due"),
+            models.Index(fields=["id_number_hash"], name="kyc_id_number_hash"),
+        ]
 
     def __str__(self) -> str:
         return f"KYC {self.client_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # The hash follows the ID number, also on a save(update_fields=["id_number"]).
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "id_number" in update_fields and "id_number_hash" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "id_number_hash"]
+        super().save(*args, **kwargs)
 
     @property
     def id_number_masked(self) -> str:
@@ -536,3 +565,4 @@ class ImportBatchError(models.Model):
 
     def __str__(self) -> str:
         return f"row {self.row} {self.column}: {self.code}"
+

@@ -20,20 +20,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from openpyxl import Workbook
 
+from brokercrm.lib.exports import FORMULA_PREFIXES, safe_cell  # noqa: F401 - re-exported
 from clients.models import mask_identifier
 from compliance.models import Flag, FlagDecision, SuitabilityRecord
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 DATASETS = ("flags", "decisions", "suitability")
 FORMATS = ("csv", "xlsx")
-
-
-def safe_cell(value: Any) -> Any:
-    """A cell value that a spreadsheet shows as text, never evaluates: text starting with
-    = + - @ (tab, CR) gets a leading apostrophe. Non-text values pass unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def _plain(value: Any) -> Any:

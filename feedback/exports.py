@@ -16,9 +16,10 @@ from collections.abc import Iterable, Iterator
 from django.utils import timezone
 from openpyxl import Workbook
 
+from brokercrm.lib.exports import FORMULA_PREFIXES, safe_cell
 from feedback.models import Complaint
 
-FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_LEADS = FORMULA_PREFIXES
 
 COLUMNS = [
     ("reference", "Reference"),
@@ -47,9 +48,7 @@ COLUMNS = [
 
 def escape_cell(value: object) -> object:
     """Text starting like a formula gets a leading apostrophe; other values are unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
-        return "'" + value
-    return value
+    return safe_cell(value)
 
 
 def _local(value: dt.datetime | None) -> str:

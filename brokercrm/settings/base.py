@@ -17,6 +17,41 @@ DEBUG = env_bool("DEBUG", default=False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# --- Encryption at rest of identifiers (brokercrm.lib.crypto) ----------------------------
+# FIELD_ENCRYPTION_KEYS: comma-separated Fernet keys, newest first (rotation: put a new key
+# first, run `manage.py rotate_field_keys`, then drop the old one). FIELD_HASH_KEY: the
+# separate secret of the lookup hash. The defaults are fixed development keys, refused by
+# the production settings.
+DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktaW5zZWN1cmUtZmllbGQta2V5LTAwMDA="  # b"dev-only-insecure-field-key-0000"
+DEV_FIELD_HASH_KEY = "dev-only-insecure-hash-key-never-used-in-production"
+
+
+def fernet_keys(name: str, keys: list[str]) -> list[str]:
+    """Check each key is a Fernet key (32 bytes, url-safe base64) without importing cryptography."""
+    import base64
+    import binascii
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    if not keys:
+        raise ImproperlyConfigured(f"Environment variable {name} must list at least one Fernet key.")
+    for position, key in enumerate(keys, start=1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            raw = b""
+        if len(raw) != 32:
+            raise ImproperlyConfigured(
+                f"Environment variable {name}: key {position} is not a Fernet key (32 bytes, url-safe base64)."
+            )
+    return keys
+
+
+FIELD_ENCRYPTION_KEYS = fernet_keys(
+    "FIELD_ENCRYPTION_KEYS", env_list("FIELD_ENCRYPTION_KEYS", [DEV_FIELD_ENCRYPTION_KEY])
+)
+FIELD_HASH_KEY = env_str("FIELD_HASH_KEY", DEV_FIELD_HASH_KEY)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -53,6 +88,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so it sees the authenticated user and the response of a failed login.
     "axes.middleware.AxesMiddleware",
+    # Logs every 401/403 (and API 404s outside the user's scope) to brokercrm.security.
+    "brokercrm.security.DeniedAccessLogMiddleware",
 ]
 
 ROOT_URLCONF = "brokercrm.urls"
@@ -241,7 +278,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"axes": {"level": "WARNING"}},
+    # brokercrm.security: failed logins, lockouts and denied accesses (user, IP, path, reason).
+    "loggers": {"axes": {"level": "WARNING"}, "brokercrm.security": {"level": "INFO"}},
 }
 
 # --- Business settings (see DOMAIN.md) -------------------------------------------

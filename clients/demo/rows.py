@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from brokercrm.lib import crypto
 from clients.demo import reference
 from clients.demo.calendar import local_to_utc_us
 from clients.demo.ledger import fixed_code
@@ -163,6 +164,10 @@ def _kyc(rng: np.random.Generator, population: Population, index: np.ndarray, id
     document = _as_bytes(np.hstack([np.full((n, 1), 0, np.uint8) + letters[id_type][:, None], _digits(rng, n, 8)]))
     licence = _as_bytes(np.hstack([np.full((n, 2), ord("9"), np.uint8), region_digits, _digits(rng, n, 10)]))
     id_number = np.where(id_type == 0, resident, np.where(id_type == 4, licence, document))
+    # Stored encrypted with its lookup hash, as the model would store it (the writers bypass it).
+    plain_ids = np.strings.decode(id_number, "ascii").tolist()
+    id_tokens = np.array(crypto.encrypt_many(plain_ids), dtype="S")
+    id_hashes = np.array(crypto.blind_index_many(plain_ids), dtype="S")
 
     # Expiry: resident cards of the over-46s are valid for life; a few documents have
     # expired or expire within 30 days.
@@ -204,7 +209,8 @@ def _kyc(rng: np.random.Generator, population: Population, index: np.ndarray, id
         "id_type": np.array(["resident_id", "passport", "hk_macau_permit", "taiwan_permit", "business_licence"])[
             id_type
         ],
-        "id_number": id_number,
+        "id_number": id_tokens,
+        "id_number_hash": id_hashes,
         "id_expiry": Nullable(_dates(expiry), lifetime),
         "nationality": nationality,
         "occupation": occupation,

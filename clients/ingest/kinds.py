@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.db import models
 
+from brokercrm.lib.fields import EncryptedTextField
 from clients import models as m
 from clients.ingest import errors
 from clients.ingest.parsing import (
@@ -137,8 +138,30 @@ class KindSpec:
 
     @property
     def fields(self) -> list[str]:
-        """The model columns filled from the file, in column order."""
-        return [c.field for c in self.columns if c.field]
+        """The model columns filled from the file, in column order; an encrypted column's
+        hash column (filled from the same file column) follows it."""
+        out = []
+        hashes = self.encrypted_fields
+        for c in self.columns:
+            if c.field:
+                out.append(c.field)
+                if hashes.get(c.field):
+                    out.append(hashes[c.field])
+        return out
+
+    @property
+    def encrypted_fields(self) -> dict[str, str | None]:
+        """Fields stored encrypted (brokercrm.lib.fields.EncryptedTextField) -> their hash field.
+
+        The staged rows carry the ciphertext and the hash; rows are compared by the hash (the
+        ciphertext differs on every write) and the ciphertext is written with the row."""
+        found: dict[str, str | None] = {}
+        for c in self.columns:
+            if c.field and c.reference is None:
+                model_field = self.model._meta.get_field(c.field)
+                if isinstance(model_field, EncryptedTextField):
+                    found[c.field] = model_field.hash_field
+        return found
 
     @property
     def key_columns(self) -> list[str]:
@@ -444,7 +467,9 @@ INSTRUMENTS = KindSpec(
 KYC = KindSpec(
     name="kyc",
     model=m.KYCProfile,
-    description="One KYC profile per client; client_no is the key. id_number is masked in every report.",
+    description=(
+        "One KYC profile per client; client_no is the key. id_number is stored encrypted and masked in every report."
+    ),
     columns=(
         CLIENT_NO,
         Column("id_type", Choice(m.KYCProfile.IdType.values), required=True, field="id_type"),

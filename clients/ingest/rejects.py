@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from brokercrm.lib.exports import safe_text
 from clients.ingest import errors
 from clients.ingest.validation import ChunkOutcome
 
@@ -86,8 +86,9 @@ class ErrorSink:
             # utf-8-sig: Excel opens it with Chinese text intact.
             self._file = open(self.rejects_path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
             self._writer = csv.writer(self._file)
-            self._writer.writerow(["row", *self.header, "errors"])
-        self._writer.writerow([row, *map(_safe_cell, values), " | ".join(messages)])
+            # The header and the messages quote the file too: escaped like the cells.
+            self._writer.writerow(["row", *map(_safe_cell, self.header), "errors"])
+        self._writer.writerow([row, *map(_safe_cell, values), _safe_cell(" | ".join(messages))])
 
     def close(self) -> bool:
         """Close the rejects file; True if one was written."""
@@ -97,13 +98,7 @@ class ErrorSink:
         return True
 
 
-_PLAIN_NUMBER = re.compile(r"-[\d.,]*")
-
-
 def _safe_cell(value: object) -> str:
-    """A cell a spreadsheet will not run as a formula: '=', '+', '@' (and '-' not starting a
-    number) get a leading apostrophe. The rejects file is meant to be opened in Excel."""
-    text = "" if value is None else str(value)
-    if text and (text[0] in "=+@\t\r" or (text[0] == "-" and not _PLAIN_NUMBER.fullmatch(text))):
-        return "'" + text
-    return text
+    """A cell a spreadsheet will not run as a formula (brokercrm.lib.exports); a plain negative
+    number stays a number. The rejects file is meant to be opened in Excel."""
+    return safe_text(value, keep_negative_numbers=True)

@@ -1,7 +1,9 @@
 """The staging tables: valid rows wait there, are classified there, and move on by INSERT.
 
 Each chunk's valid rows are staged in a temporary table typed like the target (same column
-types, so what is compared is exactly what would be stored): on PostgreSQL by COPY,
+types, so what is compared is exactly what would be stored; an encrypted column, the KYC
+id_number, arrives as ciphertext plus its keyed hash and is compared by the hash, since its
+ciphertext differs on every write): on PostgreSQL by COPY,
 elsewhere (SQLite: development, the demo, the fast test suite) by executemany. Everything
 after that is the same SQL on both, per chunk:
 
@@ -36,6 +38,7 @@ from typing import Any
 import numpy as np
 from django.db import IntegrityError, connection, transaction
 
+from brokercrm.lib import crypto
 from brokercrm.lib.db import is_postgres
 from clients.ingest import errors
 from clients.ingest.kinds import KindSpec
@@ -81,6 +84,9 @@ class StageTable:
         self.pending = f"ingest_pending_{batch_id}"
         self.fields = spec.fields
         self.columns = {f: spec.model._meta.get_field(f) for f in self.fields}
+        # Encrypted fields: compared through their hash, written (and updated) as ciphertext.
+        self.encrypted = spec.encrypted_fields
+        self._hash_of = {h: f for f, h in self.encrypted.items() if h}
         self.result = Classification()
         self.watermark = 0
         self._direct = True
@@ -266,7 +272,7 @@ class StageTable:
         skips: list[tuple[int, str]] = []
         group: tuple | None = None
         first_row = 0
-        for row, held_id, key, staged, stored in self._held_pairs(self.name):
+        for row, held_id, key, staged, stored, plain in self._held_pairs(self.name):
             if key != group:
                 group, first_row = key, row
                 if held_id > before:
@@ -297,7 +303,7 @@ class StageTable:
                 skips.append((row, "update"))
             else:
                 self.result.conflicts += 1
-                self.result.errors.append(self._conflict(row, key, differences, staged, stored))
+                self.result.errors.append(self._conflict(row, key, differences, staged, stored, plain))
         self._add_skips(skips)
         return len(skips)
 
@@ -346,24 +352,33 @@ class StageTable:
         return f"NOT EXISTS (SELECT 1 FROM {_q(self.spec.table)} t WHERE {self._key_match('t', source)}{offset})"  # noqa: S608
 
     def _compared(self) -> list[str]:
-        """Fields whose values make a row's content (the key's fields are equal by the join)."""
-        return [f for f in self.fields if f not in self.spec.key]
+        """Fields whose values make a row's content (the key's fields are equal by the join;
+        an encrypted field is compared through its hash, its ciphertext differing on every write)."""
+        return [f for f in self.fields if f not in self.spec.key and f not in self.encrypted]
 
     def _content_names(self) -> list[str]:
         return [*self._compared(), "reverses"] if self.spec.reversal else self._compared()
 
-    def _held_pairs(self, table: str) -> Iterator[tuple[int, int, tuple, tuple, tuple]]:
-        """(row, held id, key, staged content, held content) for each staged row whose key is held,
-        in key then row order."""
+    def _held_pairs(self, table: str) -> Iterator[tuple[int, int, tuple, tuple, tuple, dict]]:
+        """(row, held id, key, staged content, held content, ciphertexts) for each staged row
+        whose key is held, in key then row order. `ciphertexts` maps each encrypted field's hash
+        field to the (staged, held) tokens, for the masked values of a conflict message."""
         n_key = len(self.spec.key)
         n = len(self._compared())
+        n_enc = len(self.encrypted)
         for record in _stream(self.held_pairs_sql(table)):
             staged = record[2 + n_key : 2 + n_key + n]
             stored = record[2 + n_key + n : 2 + n_key + 2 * n]
+            rest = record[2 + n_key + 2 * n :]
+            tokens = {}
+            if n_enc:
+                for i, (name, hash_name) in enumerate(self.encrypted.items()):
+                    tokens[hash_name or name] = (rest[i], rest[n_enc + i])
+                rest = rest[2 * n_enc :]
             if self.spec.reversal:
-                staged += (record[-2],)
-                stored += (record[-1],)
-            yield record[0], record[1], record[2 : 2 + n_key], staged, stored
+                staged += (rest[-2],)
+                stored += (rest[-1],)
+            yield record[0], record[1], record[2 : 2 + n_key], staged, stored, tokens
 
     def held_pairs_sql(self, table: str) -> str:
         compared = self._compared()
@@ -371,6 +386,8 @@ class StageTable:
         select = [f"s.{_q(ROW)}", f"t.{_q('id')}", *key_cols]
         select += [f"s.{_q(self.columns[f].column)}" for f in compared]
         select += [f"t.{_q(self.columns[f].column)}" for f in compared]
+        select += [f"s.{_q(self.columns[f].column)}" for f in self.encrypted]
+        select += [f"t.{_q(self.columns[f].column)}" for f in self.encrypted]
         joins = ""
         if self.spec.reversal:
             external = _q(self.spec.model._meta.get_field(self.spec.external_id).column)
@@ -385,7 +402,7 @@ class StageTable:
     def _against_held_rows(self, table: str) -> int:
         """Classify pending rows whose key is held (they are not written); return how many."""
         held = 0
-        for row, held_id, key, staged, stored in self._held_pairs(table):
+        for row, held_id, key, staged, stored, plain in self._held_pairs(table):
             held += 1
             earlier_in_file = held_id > self.watermark
             differences = _differences(staged, stored)
@@ -396,15 +413,21 @@ class StageTable:
             if earlier_in_file:
                 self.result.errors.append(self._conflict_in_file(row, key, 0, differences))
             else:
-                self.result.errors.append(self._conflict(row, key, differences, staged, stored))
+                self.result.errors.append(self._conflict(row, key, differences, staged, stored, plain))
         return held
 
-    def _conflict(self, row: int, key: tuple, differences: list[int], staged: tuple, stored: tuple) -> errors.RowError:
+    def _conflict(
+        self, row: int, key: tuple, differences: list[int], staged: tuple, stored: tuple, tokens: dict | None = None
+    ) -> errors.RowError:
         names = self._content_names()
         parts = []
         for i in differences[:4]:
             column = self._file_column(names[i])
-            parts.append(f"{column} (held {self._shown(column, stored[i])}, file {self._shown(column, staged[i])})")
+            held, given = stored[i], staged[i]
+            if names[i] in self._hash_of or names[i] in self.encrypted:
+                # The hashes differ: show the (masked) decrypted values instead.
+                held, given = (crypto.decrypt(t) if t else "" for t in (tokens or {}).get(names[i], ("", "")))
+            parts.append(f"{column} (held {self._shown(column, held)}, file {self._shown(column, given)})")
         correction = "a reversing row" if self.spec.reversal else "--update"
         return errors.RowError(
             row,
@@ -532,6 +555,7 @@ class StageTable:
     def _file_column(self, field_name: str) -> str:
         if field_name == "reverses" and self.spec.reversal:
             return self.spec.reversal.column
+        field_name = self._hash_of.get(field_name, field_name)  # a hash is shown as its file column
         return next((c.name for c in self.spec.columns if c.field == field_name), field_name)
 
     def _shown(self, column: str, value: object) -> str:
@@ -621,7 +645,8 @@ class StageTable:
 
     def _update_held(self, constants: dict[str, object]) -> int:
         table = _q(self.spec.table)
-        assignments = [f"{_q(self.columns[f].column)} = s.{_q(self.columns[f].column)}" for f in self._compared()]
+        updated = [*self._compared(), *self.encrypted]
+        assignments = [f"{_q(self.columns[f].column)} = s.{_q(self.columns[f].column)}" for f in updated]
         params = []
         for name, value in constants.items():
             assignments.append(f"{_q(self.spec.model._meta.get_field(name).column)} = %s")

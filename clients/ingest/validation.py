@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from django.db import connection
 
+from brokercrm.lib import crypto
 from brokercrm.lib.db import is_postgres
 from clients.ingest import errors, parsing, reading
 from clients.ingest.kinds import Column, KindSpec, ParsedChunk, Reference
@@ -209,6 +210,12 @@ def complete_chunk(spec: KindSpec, chunk: ParsedRows, references: dict[str, Refe
             continue
         values = resolved[column.name] if column.reference is not None else chunk.parsed[column.name].values
         staged[column.field] = (_tag(column), _select(values, good))
+    for name, hash_name in spec.encrypted_fields.items():
+        # Encrypted at rest: only the ciphertext and its keyed hash leave this function.
+        plain = staged[name][1]
+        if hash_name:
+            staged[hash_name] = (TEXT, crypto.blind_index_many(plain))
+        staged[name] = (TEXT, crypto.encrypt_many(plain))
     reverses = None
     if spec.reversal is not None:
         reverses = _select(chunk.parsed[spec.reversal.column].values, good)

@@ -13,12 +13,24 @@ from brokercrm.lib import env
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = "k3Y-" + "x9Qz7LmP2vR8tB4nW6yC1dF5gH0jK3sA" * 2
+# Encryption at rest (tests/security/test_protection_settings.py checks their refusals).
+FIELD_KEYS = {
+    "FIELD_ENCRYPTION_KEYS": "cHJvZC1saWtlLWZpZWxkLWtleS1mb3ItdGVzdHMtMDE=",
+    "FIELD_HASH_KEY": "h4sh-" + "Rt5yU8iO1pA3sD6fG9hJ2kL4zX7cV0bN" * 2,
+}
 
 
 def _run_django(code: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     # A fresh process with only what a deployment would have: no settings module, no secrets,
     # and not the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE (check --deploy rightly refuses it).
-    dropped = {"SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    dropped = {
+        "SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "FIELD_ENCRYPTION_KEYS",
+        "FIELD_HASH_KEY",
+        "DJANGO_SETTINGS_MODULE",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+    }
     environ = {k: v for k, v in os.environ.items() if k not in dropped}
     environ.update(extra_env)
     return subprocess.run(  # noqa: S603 - fixed argv of our own interpreter
@@ -87,7 +99,11 @@ def test_production_check_deploy_is_clean() -> None:
         "call_command('check', deploy=True, fail_level='WARNING')"
     )
     result = _run_django(
-        code, DJANGO_SETTINGS_MODULE="brokercrm.settings.production", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="crm.example"
+        code,
+        DJANGO_SETTINGS_MODULE="brokercrm.settings.production",
+        SECRET_KEY=STRONG_KEY,
+        ALLOWED_HOSTS="crm.example",
+        **FIELD_KEYS,
     )
     assert result.returncode == 0, result.stderr
 
