@@ -31,6 +31,7 @@ from clients.models import (
     Branch,
     CashFlow,
     Client,
+    ClientAssignment,
     Instrument,
     Interaction,
     KYCProfile,
@@ -105,9 +106,22 @@ class InstrumentAdmin(admin.ModelAdmin):
 # --- Clients and what belongs to them -------------------------------------------------
 
 
+class AssignmentInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The client's managers and branches over time, kept by database triggers: read only."""
+
+    model = ClientAssignment
+    fields = ["account_manager", "branch", "valid_from", "valid_to"]
+    readonly_fields = fields
+    ordering = ["-id"]
+    extra = 0
+    verbose_name = _("assignment")
+    verbose_name_plural = _("assignment history")
+
+
 @admin.register(Client)
 class ClientAdmin(ScopedAdmin):
     client_scope_prefix = ""
+    inlines = [AssignmentInline]
     scoped_client_fields = ()
     list_display = ["client_no", "name", "kind", "branch", "account_manager", "status", "opened_on", "closed_on"]
     # opened_on as a list filter, not a date_hierarchy: the hierarchy scans the whole table

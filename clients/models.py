@@ -566,3 +566,33 @@ class ImportBatchError(models.Model):
     def __str__(self) -> str:
         return f"row {self.row} {self.column}: {self.code}"
 
+
+class ClientAssignment(models.Model):
+    """Who looked after a client, at which branch, from when to when: the history that lets a
+    past date's account-manager and branch figures be recomputed after a reassignment.
+
+    Written by database triggers on `clients_client` (migration 0004), so every path that
+    assigns a client (admin, services, imports, bulk COPY) records it: a new client gets a row
+    valid since before the history (`valid_from` empty); a change of manager or branch closes
+    the current row and opens a new one, both at the transaction's time. Read with `as_of`."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="assignments", db_index=False)
+    # Plain ids kept after a manager leaves or a branch closes: the history outlives them.
+    account_manager = models.ForeignKey(
+        AccountManager, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+    branch = models.ForeignKey(Branch, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    valid_from = models.DateTimeField(null=True, blank=True, help_text="Empty: since before the history was kept.")
+    valid_to = models.DateTimeField(null=True, blank=True, help_text="Empty: the current assignment.")
+
+    class Meta:
+        ordering = ["client_id", "valid_from"]
+        indexes = [models.Index(fields=["client", "valid_to"], name="assignment_client_valid_to")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client"], condition=Q(valid_to__isnull=True), name="assignment_one_current_per_client"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}: manager {self.account_manager_id} at branch {self.branch_id}"

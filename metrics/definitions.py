@@ -14,7 +14,8 @@ Shared terms of version 1:
 - population: clients open on D.
 - dimension rows: overall; tier = the client's computed tier on D (segmentation TierResult /
   TierHistory; "none" for clients not in D's tier population); account manager and branch =
-  the client's current assignment (the CRM keeps no assignment history: see the README).
+  the client's assignment at the end of D (clients.ClientAssignment, kept by database
+  triggers; a client assigned before the history began counts with that assignment).
 - activity segment (retention.selectors.activity_segments): active, potentially_active,
   dormant, closed. "Lost" = a client whose segment was active or potentially_active on S and
   is dormant or closed on D.

@@ -11,13 +11,14 @@ from importlib import import_module
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db import connection, models, transaction
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from brokercrm.nightly import StageContext, StageResult
 from brokercrm.nightly.bulk import bulk_replace, read_frame, session_work_mem
-from clients.models import Client, Trade
+from clients.models import Client, ClientAssignment, Trade
 from feedback.models import Complaint, SurveyResponse
 from feedback.selectors import day_end, day_start, sql_datetime
 from metrics import analytics
@@ -46,9 +47,15 @@ def read_book(as_of: dt.date) -> pd.DataFrame:
     start = as_of - dt.timedelta(days=d.PERIOD_DAYS)
     window_first = as_of - dt.timedelta(days=d.VALUE_WINDOW_DAYS - 1)
     clients, activity = _q(Client._meta.db_table), _q(ClientDailyActivity._meta.db_table)
+    assignments = _q(ClientAssignment._meta.db_table)
     last_day = "(CASE WHEN c.closed_on IS NOT NULL AND c.closed_on < %s THEN c.closed_on ELSE %s END)"
+    # The manager and branch the client had at the end of D (clients.ClientAssignment), so a
+    # reassignment after D does not move the client between D's rows; the client's own columns
+    # only when no history row exists.
+    end = sql_datetime(day_end(as_of))
     sql = (
-        "SELECT c.id, COALESCE(c.account_manager_id, -1), c.branch_id, "  # noqa: S608
+        "SELECT c.id, COALESCE(CASE WHEN h.id IS NULL THEN c.account_manager_id ELSE h.account_manager_id END, -1), "  # noqa: S608
+        "CASE WHEN h.id IS NULL THEN c.branch_id ELSE h.branch_id END, "
         "CASE WHEN c.opened_on <= %s AND (c.closed_on IS NULL OR c.closed_on > %s) THEN 1 ELSE 0 END, "
         "CASE WHEN c.closed_on IS NULL OR c.closed_on > %s THEN 1 ELSE 0 END, "
         "CASE WHEN c.opened_on > %s THEN 1 ELSE 0 END, "
@@ -57,9 +64,11 @@ def read_book(as_of: dt.date) -> pd.DataFrame:
         f"FROM {clients} c LEFT JOIN (SELECT client_id, SUM(commission) AS commission, SUM(trades) AS trades, "
         "SUM(CASE WHEN day > %s THEN trades ELSE 0 END) AS recent "
         f"FROM {activity} WHERE day >= %s AND day <= %s GROUP BY client_id) a ON a.client_id = c.id "
+        f"LEFT JOIN {assignments} h ON h.client_id = c.id AND (h.valid_from IS NULL OR h.valid_from < %s) "
+        "AND (h.valid_to IS NULL OR h.valid_to >= %s) "
         "WHERE c.opened_on <= %s"
     )
-    params = [start, start, as_of, start, as_of, as_of, start, window_first, as_of, as_of]
+    params = [start, start, as_of, start, as_of, as_of, start, window_first, as_of, end, end, as_of]
     columns = [
         "client_id",
         "account_manager_id",
@@ -145,12 +154,19 @@ def read_spend(as_of: dt.date) -> tuple[dict[str, float], dict[str, int]]:
         exact[""] = exact.get("", Decimal(0)) + amount
         if branch_id is not None:
             exact[str(branch_id)] = exact.get(str(branch_id), Decimal(0)) + amount
+    end = day_end(as_of)
+    branch_then = ClientAssignment.objects.filter(
+        Q(valid_from__isnull=True) | Q(valid_from__lt=end),
+        Q(valid_to__isnull=True) | Q(valid_to__gte=end),
+        client_id=OuterRef("pk"),
+    ).values("branch_id")[:1]
     opened = (
         Client.objects.filter(opened_on__gte=first_month, opened_on__lte=last_month_end)
-        .values("branch_id")
-        .order_by("branch_id")
+        .annotate(branch_then=Coalesce(Subquery(branch_then), "branch_id", output_field=models.BigIntegerField()))
+        .values("branch_then")
+        .order_by("branch_then")
         .annotate(n=Count("id"))
-        .values_list("branch_id", "n")
+        .values_list("branch_then", "n")
     )
     new = {str(branch_id): int(n) for branch_id, n in opened}
     new[""] = sum(new.values())

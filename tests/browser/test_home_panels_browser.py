@@ -4,15 +4,15 @@ and filters it; the same home page renders in Chinese."""
 
 import datetime as dt
 import re
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from retention.services import open_task
 from retention.work.models import RetentionTask
-from segmentation.models import ResultSet, Tier, TierMove, TierResult, TierRun
+from segmentation.models import ResultSet, Tier, TierRun
 from tests import factories
+from tests.pages.test_home_panels import tiers
 
 PASSWORD = "pw-for-tests-1"  # tests.factories.UserFactory
 
@@ -32,10 +32,7 @@ def test_an_account_manager_works_from_the_home_panels(live_server, page, screen
     night = today - dt.timedelta(days=1)
     TierRun.objects.create(as_of=night, basis="commission", is_published=True, retained=True)
     ResultSet.objects.create(kind=ResultSet.Kind.REACTIVATION, as_of=night, is_published=True)
-    TierResult.objects.create(
-        as_of=night, client=cast.alice_client, tier=Tier.VIP, value=Decimal(9), rank=1, percentile=0,
-        change=TierMove.SAME,
-    )  # fmt: skip
+    tiers(night, {cast.alice_client: Tier.VIP})
     birthday = factories.ClientFactory(
         account_manager=cast.alice, name="Birthday Bao", birthday=(today + dt.timedelta(days=1)).replace(year=1980)
     )

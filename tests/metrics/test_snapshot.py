@@ -259,6 +259,26 @@ def test_recomputing_a_past_date_after_new_data_gives_the_same_numbers(with_rete
     assert KpiSnapshot.objects.get(as_of=D).detail["recomputed"]["changed_values"] == 0
 
 
+def test_a_reassignment_after_the_date_does_not_move_the_client_between_its_rows(with_retention, run_nightly):
+    book = with_retention
+    run_nightly(D, ["rollup", "tiers", "metrics"])
+    before = stored()
+    clients_of_a = values(dimension="account_manager", key=str(book["a"].pk))["clients"]
+    # given: after D, c1 moves from manager a (Shanghai) to manager b (Beijing)
+    c1 = book["c1"]
+    c1.account_manager, c1.branch = book["b"], book["bj"]
+    c1.save()
+    # when: D is computed again
+    snapshot_compute(as_of=D)
+    # then: D's rows are unchanged: c1 still counts for a and Shanghai on D
+    assert stored() == before
+    assert values(dimension="account_manager", key=str(book["a"].pk))["clients"] == clients_of_a
+    # and: a date after the move counts c1 for b
+    later = timezone.localdate() + dt.timedelta(days=1)
+    snapshot_compute(as_of=later)
+    assert values(later, "account_manager", str(book["a"].pk))["clients"] == clients_of_a - 1
+
+
 def test_late_data_dated_before_the_date_is_recorded_when_recomputing(with_retention, run_nightly):
     book = with_retention
     run_nightly(D, ["rollup", "tiers", "metrics"])

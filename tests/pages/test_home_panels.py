@@ -6,10 +6,12 @@ last published night, in a fixed number of queries."""
 import datetime as dt
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from brokercrm.nightly.bulk import replace_partition
 from clients import workspace
 from clients.models import Client
 from feedback.models import ComplaintStatus
@@ -44,10 +46,24 @@ def activity(client: Client, *, segment: str = "active", cash: str = "0", market
     )
 
 
-def tiered(client: Client, tier: Tier, *, as_of: dt.date = AS_OF) -> None:
-    TierResult.objects.create(
-        as_of=as_of, client=client, tier=tier, value=Decimal(1), rank=1, percentile=0, change=TierMove.SAME
+def tiers(as_of: dt.date, assigned: dict[Client, Tier]) -> None:
+    """Store the tiers of `as_of` (on PostgreSQL, a partition of its own, as the stage does)."""
+    frame = pd.DataFrame(
+        [
+            {
+                "as_of": as_of,
+                "client_id": client.pk,
+                "tier": int(tier),
+                "value": 1.0,
+                "rank": 1,
+                "percentile": 0.0,
+                "previous_tier": None,
+                "change": int(TierMove.SAME),
+            }
+            for client, tier in assigned.items()
+        ]
     )
+    replace_partition(TierResult, frame, key_field="as_of", key_value=as_of)
 
 
 def day(client: Client, on: dt.date, commission: str) -> None:
@@ -66,12 +82,11 @@ def night(cast: Cast) -> Cast:
     ResultSet.objects.create(kind=ResultSet.Kind.REACTIVATION, as_of=AS_OF, is_published=True)
     sleeper = factories.ClientFactory(account_manager=cast.alice, name="Sleeping Sun")
     cast.sleeper = sleeper
-    tiered(cast.alice_client, Tier.VIP)
-    tiered(sleeper, Tier.SMALL)
-    tiered(cast.bob_client, Tier.MAJOR)
-    tiered(cast.mike_client, Tier.VIP)
+    cast.tiers = {cast.alice_client: Tier.VIP, sleeper: Tier.SMALL, cast.bob_client: Tier.MAJOR}
+    cast.tiers[cast.mike_client] = Tier.VIP
+    tiers(AS_OF, cast.tiers)
     # an older night's tier must not count
-    tiered(cast.alice_client, Tier.SMALL, as_of=AS_OF - dt.timedelta(days=1))
+    tiers(AS_OF - dt.timedelta(days=1), {cast.alice_client: Tier.SMALL})
     activity(cast.alice_client, cash="1000.50", market="9000")
     activity(sleeper, segment="dormant", cash="250000", market="0")
     activity(cast.bob_client, segment="dormant", cash="999999")
@@ -234,10 +249,11 @@ def test_open_complaints_breached_first_and_resolved_left_out(client, cast):
 def test_home_with_the_night_and_panels_has_a_fixed_query_count(client, night, django_assert_num_queries, extra):
     for _ in range(extra):
         other = factories.ClientFactory(account_manager=night.alice, birthday=timezone.localdate())
-        tiered(other, Tier.SMALL)
+        night.tiers[other] = Tier.SMALL
         activity(other, segment="dormant", cash="10")
         factories.KYCProfileFactory(client=other, id_expiry=timezone.localdate())
         factories.ComplaintFactory(client=other)
+    tiers(AS_OF, night.tiers)
     client.force_login(night.alice.user)
 
     # session, user, roles, counts, page count, page rows, published generations, at-risk,
