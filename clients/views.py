@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from brokercrm.policy import sees_all_clients
 from brokercrm.roles import ACCOUNT_MANAGER, TEAM_LEAD, has_role
@@ -112,6 +112,7 @@ def _refused(
 
 
 @login_required
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """The user's book: counts, a search box (GET q) and the clients, 50 per page; today's work
     and the call-first lists above it.
@@ -388,6 +389,7 @@ SURVEY_ROWS = 20
 
 
 @login_required
+@require_safe
 def client_detail(request: HttpRequest, client_no: str) -> HttpResponse:
     """Client 360: profile, KYC (masked), risk level, tier and its history, activity and churn
     scores with reasons and CLV, needs profile, recent trades, cash flows, assets and
@@ -520,6 +522,7 @@ def _trade_filter_labels() -> dict[str, str]:
 
 
 @login_required
+@require_safe
 def client_trades(request: HttpRequest, client_no: str) -> HttpResponse:
     """All of a client's trades, newest first, 50 a page, filtered by the API's own TradeFilter
     (instrument, asset class, side, channel, executed after/before). A malformed filter is a

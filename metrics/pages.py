@@ -21,6 +21,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_safe
 
 from brokercrm.nightly.registry import all_stages
 from brokercrm.policy import sees_all_clients
@@ -343,6 +344,7 @@ def chart_text() -> dict[str, str]:
 
 
 @login_required
+@require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
     if not tier_selectors.sees_aggregates(request.user):
         return render(request, "dashboards/forbidden.html", status=403)

@@ -15,6 +15,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
@@ -107,7 +108,7 @@ class StableOrderingFilter(OrderingFilter):
 
     def get_ordering(self, request: Request, queryset: QuerySet, view: APIView) -> list[str]:
         params = request.query_params.get(self.ordering_param)
-        if params:
+        if params is not None:  # given but empty is malformed too, not "the default order"
             terms = [term.strip() for term in params.split(",") if term.strip()]
             valid = self.remove_invalid_fields(queryset, terms, view, request)
             if len(valid) != len(terms) or not terms:
@@ -153,3 +154,41 @@ class StableOrderingFilter(OrderingFilter):
             return ordering
         descending = bool(ordering) and ordering[-1].startswith("-")
         return [*ordering, f"-{tiebreak}" if descending else tiebreak]
+
+
+TRUE_VALUES = frozenset({"true", "True"})
+FALSE_VALUES = frozenset({"false", "False"})
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """django-filter's backend, strict about the query string before the FilterSet reads it.
+
+    django-filter forgives what a browser form sends: an empty value means "no filter", a
+    yes/no filter ignores anything but its few spellings of true and false (`?escalated=junk`
+    lists everything) and a single-valued filter given twice silently keeps the last value.
+    For an API that is a filter silently dropped, so each of these answers 400 naming the
+    parameter: an empty value, a value given more than once (except for filters that take a
+    list, e.g. `?tier=vip&tier=major`), and a yes/no filter that is not `true` or `false`.
+    """
+
+    def get_filterset(self, request: Request, queryset: QuerySet, view: APIView) -> django_filters.FilterSet | None:
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None:
+            self.check_query(request, filterset)
+        return filterset
+
+    @staticmethod
+    def check_query(request: Request, filterset: django_filters.FilterSet) -> None:
+        errors: dict[str, list[str]] = {}
+        for name, flt in filterset.filters.items():
+            values = request.query_params.getlist(name)
+            if not values:
+                continue
+            if any(value.strip() == "" for value in values):
+                errors[name] = ["Give a value, or leave the parameter out."]
+            elif len(values) > 1 and not isinstance(flt, django_filters.MultipleChoiceFilter):
+                errors[name] = ["Give this parameter once."]
+            elif isinstance(flt, django_filters.BooleanFilter) and values[0] not in TRUE_VALUES | FALSE_VALUES:
+                errors[name] = ["Enter true or false."]
+        if errors:
+            raise ValidationError(errors)

@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import BooleanField, Expression, F, Model, QuerySet, Value
 from django.utils.encoding import force_str
 from rest_framework import pagination
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,7 +35,7 @@ INVALID_CURSOR = "Invalid cursor: use the `next` or `previous` link of an earlie
 
 
 def strict_page_size(request: Request, *, param: str, default: int, maximum: int) -> int:
-    """`?<param>=` as a whole number >= 1, capped at `maximum`; 400 on anything else."""
+    """`?<param>=` as a whole number from 1 to `maximum` (what the schema says); 400 on anything else."""
     raw = request.query_params.get(param)
     if raw is None:
         return default
@@ -43,9 +43,9 @@ def strict_page_size(request: Request, *, param: str, default: int, maximum: int
         size = int(raw)
     except ValueError:
         size = 0
-    if size < 1:
-        raise ValidationError({param: ["Enter a whole number of at least 1."]})
-    return min(size, maximum)
+    if not 1 <= size <= maximum:
+        raise ValidationError({param: [f"Enter a whole number from 1 to {maximum}."]})
+    return size
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -57,6 +57,14 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return strict_page_size(
             request, param=self.page_size_query_param, default=self.page_size, maximum=self.max_page_size
         )
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: APIView | None = None) -> list | None:
+        # DRF answers 404 for `?page=abc` or a page past the last; like every other malformed
+        # parameter, it is a 400 naming the parameter (404 is for objects that do not exist).
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound as exc:
+            raise ValidationError({self.page_query_param: [str(exc.detail)]}) from None
 
 
 class RowValueCompare(Expression):

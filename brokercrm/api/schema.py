@@ -10,10 +10,14 @@ BAD_REQUEST = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description="A malformed filter, ordering, page size or cursor; the body maps each parameter to its errors.",
 )
-NOT_AUTHENTICATED = OpenApiResponse(OpenApiTypes.OBJECT, description="No valid session or token.")
+NOT_AUTHENTICATED = OpenApiResponse(
+    OpenApiTypes.OBJECT, description="No valid session or token, or the caller's role may not use this endpoint."
+)
+FORBIDDEN = NOT_AUTHENTICATED
 NOT_FOUND = OpenApiResponse(
     OpenApiTypes.OBJECT, description="No such client, or the client is outside the caller's scope."
 )
+NOT_FOUND_PATH = OpenApiResponse(OpenApiTypes.OBJECT, description="No such path (e.g. an unknown kind).")
 THROTTLED = OpenApiResponse(OpenApiTypes.OBJECT, description="Too many requests; see Retry-After.")
 
 

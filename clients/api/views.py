@@ -8,12 +8,11 @@ user sees is decided by brokercrm.policy (a user without a role sees no client).
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics
 
-from brokercrm.api.filters import StableOrderingFilter
+from brokercrm.api.filters import StableOrderingFilter, StrictFilterBackend
 from brokercrm.api.pagination import KeysetPagination, PageNumberPagination
 from brokercrm.api.schema import list_responses, lookup_responses
 from brokercrm.roles import COMPLIANCE_OFFICER, has_role
@@ -21,7 +20,7 @@ from clients import selectors
 from clients.api import filters, serializers
 from clients.models import AssetSnapshot, CashFlow, Client, Instrument, Interaction, Trade
 
-FILTER_BACKENDS = (DjangoFilterBackend, StableOrderingFilter)
+FILTER_BACKENDS = (StrictFilterBackend, StableOrderingFilter)
 
 CLIENT_NO = OpenApiParameter(
     "client_no", OpenApiTypes.STR, OpenApiParameter.PATH, description="The back-office client number."

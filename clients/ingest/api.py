@@ -23,19 +23,19 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ParseError, ValidationError
-from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from brokercrm.api.filters import StableOrderingFilter, StrictFilterBackend
 from brokercrm.api.pagination import PageNumberPagination
+from brokercrm.api.schema import NOT_FOUND_PATH, THROTTLED, list_responses, lookup_responses
 from brokercrm.roles import API_SYSTEM, OPS, has_role
 from clients.ingest import reading
 from clients.ingest.kinds import KINDS
@@ -183,8 +183,15 @@ class IngestView(APIView):
         request={"application/json": OpenApiTypes.OBJECT, "multipart/form-data": OpenApiTypes.OBJECT},
         responses={
             201: ImportBatchDetailSerializer,
-            400: OpenApiResponse(ImportBatchDetailSerializer, description="Rejected: nothing written."),
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Rejected: nothing written (the batch, as for 201), or a request malformed in itself "
+                "(not JSON, too many rows, no file, a bad flag): `detail` or the parameter's errors, and no batch.",
+            ),
             403: OpenApiResponse(description="Only api_system and ops may import."),
+            404: NOT_FOUND_PATH,
+            415: OpenApiResponse(OpenApiTypes.OBJECT, description="Neither JSON nor a multipart upload."),
+            429: THROTTLED,
             500: OpenApiResponse(ImportBatchDetailSerializer, description="Failed: nothing written."),
         },
     )
@@ -232,13 +239,14 @@ class IngestView(APIView):
         return Response(ImportBatchDetailSerializer(batch).data, status=_status_code(batch))
 
 
+@extend_schema_view(get=extend_schema(responses=list_responses(ImportBatchSerializer)))
 class ImportBatchListView(generics.ListAPIView):
     """Imports, newest first; `?kind=trades&status=rejected` to filter."""
 
     permission_classes = (CanReadBatches,)
     serializer_class = ImportBatchSerializer
     pagination_class = PageNumberPagination
-    filter_backends = (DjangoFilterBackend, OrderingFilter)
+    filter_backends = (StrictFilterBackend, StableOrderingFilter)
     filterset_fields = ("kind", "status", "source")
     ordering_fields = ("started_at", "id")
     ordering = ("-started_at", "-id")
@@ -247,6 +255,7 @@ class ImportBatchListView(generics.ListAPIView):
         return ImportBatch.objects.order_by("-started_at", "-id")
 
 
+@extend_schema_view(get=extend_schema(responses=lookup_responses(ImportBatchDetailSerializer)))
 class ImportBatchDetailView(generics.RetrieveAPIView):
     """One import with its stored errors (the first 1,000) and a sample of its duplicates."""
 

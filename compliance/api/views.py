@@ -19,7 +19,6 @@ import datetime as dt
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, permissions, status
@@ -28,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from brokercrm.api.filters import StrictFilterBackend
 from brokercrm.api.pagination import KeysetPagination, PageNumberPagination
 from brokercrm.api.schema import list_responses, lookup_responses
 from brokercrm.policy import get_visible_or_404
@@ -88,7 +88,7 @@ class FlagListView(generics.ListAPIView):
     serializer_class = serializers.FlagSerializer
     permission_classes = (permissions.IsAuthenticated, ReadsFlags)
     filterset_class = filters.FlagFilter
-    filter_backends = (DjangoFilterBackend,)
+    filter_backends = (StrictFilterBackend,)
     pagination_class = FlagPagination
 
     def get_queryset(self) -> QuerySet[Flag]:
@@ -98,7 +98,7 @@ class FlagListView(generics.ListAPIView):
         return {**super().get_serializer_context(), "full": selectors.sees_evidence(self.request.user)}
 
 
-FLAG_ID = OpenApiParameter("pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="Flag id.")
+FLAG_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Flag id.")
 
 
 class FlagDetailView(APIView):
@@ -261,7 +261,7 @@ class SuitabilityListView(generics.ListCreateAPIView):
     serializer_class = serializers.SuitabilityRecordSerializer
     permission_classes = (permissions.IsAuthenticated, RecordsSuitability)
     filterset_class = filters.SuitabilityFilter
-    filter_backends = (DjangoFilterBackend,)
+    filter_backends = (StrictFilterBackend,)
     pagination_class = SuitabilityPagination
     ordering = ("-recorded_at", "-id")
 
@@ -305,7 +305,7 @@ class SuitabilityCheckView(APIView):
             OpenApiParameter("client_no", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True),
             OpenApiParameter("instrument", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True),
         ],
-        responses=lookup_responses(serializers.SuitabilityCheckSerializer),
+        responses={**lookup_responses(serializers.SuitabilityCheckSerializer), 400: ERROR},
     )
     def get(self, request: Request) -> Response:
         client_no, symbol = request.query_params.get("client_no"), request.query_params.get("instrument")
@@ -335,7 +335,7 @@ class AuditListView(generics.ListAPIView):
     serializer_class = serializers.AuditEntrySerializer
     permission_classes = (permissions.IsAuthenticated, IsOfficer)
     filterset_class = filters.AuditFilter
-    filter_backends = (DjangoFilterBackend,)
+    filter_backends = (StrictFilterBackend,)
     pagination_class = AuditPagination
     ordering = ("-seq", "-id")
 

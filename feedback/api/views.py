@@ -10,7 +10,6 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, permissions, status
@@ -19,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from brokercrm.api.filters import StrictFilterBackend
 from brokercrm.api.pagination import KeysetPagination, PageNumberPagination
 from brokercrm.api.schema import BAD_REQUEST, NOT_AUTHENTICATED, NOT_FOUND, list_responses, lookup_responses
 from brokercrm.policy import get_visible_or_404, sees_all_clients
@@ -27,7 +27,7 @@ from feedback import exports, selectors, services
 from feedback.api import filters, serializers
 from feedback.models import Complaint, SurveyCampaign, SurveyQuestion, SurveyResponse
 
-COMPLAINT_ID = OpenApiParameter("pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="Complaint id.")
+COMPLAINT_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Complaint id.")
 
 
 def _client(request: Request, client_no: str) -> Client:
@@ -61,7 +61,7 @@ class ComplaintListView(generics.ListAPIView):
 
     serializer_class = serializers.ComplaintSerializer
     filterset_class = filters.ComplaintFilter
-    filter_backends = (DjangoFilterBackend,)
+    filter_backends = (StrictFilterBackend,)
     pagination_class = ComplaintPagination
     ordering = ("-opened_at", "-id")
 
@@ -246,7 +246,7 @@ class SurveyResponseListView(generics.ListAPIView):
 
     serializer_class = serializers.SurveyResponseSerializer
     filterset_class = filters.SurveyResponseFilter
-    filter_backends = (DjangoFilterBackend,)
+    filter_backends = (StrictFilterBackend,)
     pagination_class = SurveyResponsePagination
     ordering = ("-answered_at", "-id")
 

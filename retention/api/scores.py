@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, permissions, serializers
@@ -14,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from brokercrm.api.filters import StableOrderingFilter
+from brokercrm.api.filters import StableOrderingFilter, StrictFilterBackend
 from brokercrm.api.pagination import KeysetPagination, PageNumberPagination
 from brokercrm.api.schema import list_responses, lookup_responses
 from retention import selectors
@@ -43,8 +42,8 @@ def _reasons(reasons: list[dict]) -> list[dict]:
 class ChurnScoreSerializer(serializers.ModelSerializer):
     client_no = serializers.CharField(source="client.client_no")
     client_name = serializers.CharField(source="client.name")
-    account_manager = serializers.CharField(source="client.account_manager.employee_no", default=None)
-    branch = serializers.CharField(source="client.branch.code", default=None)
+    account_manager = serializers.CharField(source="client.account_manager.employee_no", default=None, allow_null=True)
+    branch = serializers.CharField(source="client.branch.code", default=None, allow_null=True)
     tier = serializers.SerializerMethodField()
     reasons = serializers.SerializerMethodField()
 
@@ -80,8 +79,8 @@ class ChurnScoreSerializer(serializers.ModelSerializer):
 class ActivitySerializer(serializers.ModelSerializer):
     client_no = serializers.CharField(source="client.client_no")
     client_name = serializers.CharField(source="client.name")
-    account_manager = serializers.CharField(source="client.account_manager.employee_no", default=None)
-    branch = serializers.CharField(source="client.branch.code", default=None)
+    account_manager = serializers.CharField(source="client.account_manager.employee_no", default=None, allow_null=True)
+    branch = serializers.CharField(source="client.branch.code", default=None, allow_null=True)
 
     class Meta:
         model = ClientActivity
@@ -203,7 +202,7 @@ class ChurnScoreListView(generics.ListAPIView):
 
     serializer_class = ChurnScoreSerializer
     filterset_class = ChurnScoreFilter
-    filter_backends = (DjangoFilterBackend, StableOrderingFilter)
+    filter_backends = (StrictFilterBackend, StableOrderingFilter)
     pagination_class = ScorePagination
     ordering_fields = ("value_at_risk", "risk")
     ordering = ("-value_at_risk", "-id")
@@ -227,7 +226,7 @@ class ActivityListView(generics.ListAPIView):
 
     serializer_class = ActivitySerializer
     filterset_class = ActivityFilter
-    filter_backends = (DjangoFilterBackend, StableOrderingFilter)
+    filter_backends = (StrictFilterBackend, StableOrderingFilter)
     pagination_class = ActivityPagination
     ordering_fields = ("days_since_last_trade", "trading_days")
     ordering = ("-days_since_last_trade", "-id")

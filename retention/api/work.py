@@ -11,17 +11,18 @@ import datetime as dt
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from brokercrm.api.filters import StrictFilterBackend
 from brokercrm.api.pagination import KeysetPagination, PageNumberPagination
-from brokercrm.api.schema import BAD_REQUEST, list_responses, lookup_responses
+from brokercrm.api.schema import BAD_REQUEST, FORBIDDEN, THROTTLED, list_responses, lookup_responses
 from brokercrm.policy import sees_all_clients, visible_clients
 from brokercrm.roles import COMPLIANCE_OFFICER, OPS, TEAM_LEAD, has_role
 from retention import services
@@ -94,7 +95,7 @@ class TaskListView(generics.ListAPIView):
 
     serializer_class = serializers.TaskSerializer
     filterset_class = filters.TaskFilter
-    filter_backends = (DjangoFilterBackend,)
+    filter_backends = (StrictFilterBackend,)
     pagination_class = TaskPagination
     ordering = ("due", "id")
 
@@ -147,7 +148,12 @@ class TaskWorkloadView(APIView):
                 "due_by", OpenApiTypes.DATE, OpenApiParameter.QUERY, description="Only tasks due on or before."
             )
         ],
-        responses={200: serializers.TaskWorkloadSerializer(many=True), 400: BAD_REQUEST},
+        responses={
+            200: serializers.TaskWorkloadSerializer(many=True),
+            400: BAD_REQUEST,
+            403: FORBIDDEN,
+            429: THROTTLED,
+        },
     )
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("due_by")
@@ -161,6 +167,10 @@ class TaskWorkloadView(APIView):
 
 class TaskDetailView(APIView):
     """One task; PATCH reschedules, reprioritises, reassigns or annotates an open task."""
+
+    # JSON only: in a form or multipart body DRF reads a blank optional field as "not sent", so
+    # `assignee=` would answer 200 and change nothing instead of 400.
+    parser_classes = (JSONParser,)
 
     @extend_schema(parameters=[ID], responses=lookup_responses(serializers.TaskSerializer))
     def get(self, request: Request, id: int) -> Response:
@@ -255,7 +265,7 @@ class CallbackListView(generics.ListAPIView):
 
     serializer_class = serializers.CallbackSerializer
     filterset_class = filters.CallbackFilter
-    filter_backends = (DjangoFilterBackend,)
+    filter_backends = (StrictFilterBackend,)
     pagination_class = CallbackPagination
     ordering = ("due", "id")
 
@@ -295,7 +305,7 @@ class CallbackSampleView(APIView):
 
     @extend_schema(
         request=serializers.CallbackSampleInputSerializer,
-        responses={201: serializers.CallbackSampleSerializer, 400: BAD_REQUEST},
+        responses={201: serializers.CallbackSampleSerializer, 400: BAD_REQUEST, 403: FORBIDDEN, 429: THROTTLED},
     )
     def post(self, request: Request) -> Response:
         payload = serializers.CallbackSampleInputSerializer(data=request.data)
@@ -316,7 +326,7 @@ class CallbackProgressView(APIView):
         parameters=[
             OpenApiParameter("year", OpenApiTypes.INT, OpenApiParameter.QUERY, description="Default: this year.")
         ],
-        responses={200: serializers.CallbackProgressSerializer, 400: BAD_REQUEST},
+        responses={200: serializers.CallbackProgressSerializer, 400: BAD_REQUEST, 403: FORBIDDEN, 429: THROTTLED},
     )
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("year")
@@ -415,7 +425,8 @@ class CampaignListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
-        request=serializers.CampaignInputSerializer, responses={201: serializers.CampaignSerializer, 400: BAD_REQUEST}
+        request=serializers.CampaignInputSerializer,
+        responses={201: serializers.CampaignSerializer, 400: BAD_REQUEST, 403: FORBIDDEN, 429: THROTTLED},
     )
     def post(self, request: Request) -> Response:
         if not ComplianceOrOps().has_permission(request, self):

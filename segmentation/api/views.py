@@ -10,17 +10,17 @@ import datetime as dt
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from brokercrm.api.filters import StrictFilterBackend
 from brokercrm.api.pagination import KeysetPagination, PageNumberPagination
-from brokercrm.api.schema import list_responses, lookup_responses
+from brokercrm.api.schema import BAD_REQUEST, NOT_FOUND, THROTTLED, list_responses, lookup_responses
 from brokercrm.policy import get_visible_or_404
 from clients.models import Client
 from segmentation import selectors, services
@@ -45,6 +45,9 @@ def _date_param(request: Request, name: str, *, required: bool = False) -> dt.da
         raise ValidationError({name: ["Enter a date as YYYY-MM-DD."]}) from None
 
 
+TIERS_NOT_FOUND = OpenApiResponse(OpenApiTypes.OBJECT, description="No tiers stored for the as-of date.")
+
+
 class SeesAggregates(permissions.BasePermission):
     """Firm-wide figures: team leads, compliance, ops, API systems."""
 
@@ -59,13 +62,18 @@ class TierPagination(KeysetPagination):
     ordering = ("rank", "client_id")
 
 
-@extend_schema_view(get=extend_schema(parameters=[AS_OF], responses=list_responses(serializers.TierRowSerializer)))
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[AS_OF],
+        responses={**list_responses(serializers.TierRowSerializer), 404: TIERS_NOT_FOUND},
+    )
+)
 class TierListView(generics.ListAPIView):
     """Tiers of the clients in the user's scope on the current (or given) as-of date, best first."""
 
     serializer_class = serializers.TierRowSerializer
     filterset_class = filters.TierFilter
-    filter_backends = (DjangoFilterBackend,)
+    filter_backends = (StrictFilterBackend,)
     pagination_class = TierPagination
     ordering = ("rank", "client_id")
 
@@ -105,7 +113,7 @@ class ParetoView(APIView):
 
     permission_classes = (permissions.IsAuthenticated, SeesAggregates)
 
-    @extend_schema(parameters=[AS_OF], responses=lookup_responses(serializers.ParetoSerializer))
+    @extend_schema(parameters=[AS_OF], responses={**lookup_responses(serializers.ParetoSerializer), 400: BAD_REQUEST})
     def get(self, request: Request) -> Response:
         run = selectors.tier_run_get(as_of=_date_param(request, "as_of"))
         return Response(serializers.ParetoSerializer(run).data)
@@ -122,7 +130,7 @@ class MigrationView(APIView):
             OpenApiParameter("from", OpenApiTypes.DATE, OpenApiParameter.QUERY, description="Earlier date."),
             OpenApiParameter("to", OpenApiTypes.DATE, OpenApiParameter.QUERY, description="Later date."),
         ],
-        responses=lookup_responses(serializers.MigrationSerializer),
+        responses={**lookup_responses(serializers.MigrationSerializer), 400: BAD_REQUEST},
     )
     def get(self, request: Request) -> Response:
         to_as_of = _date_param(request, "to")
@@ -151,7 +159,7 @@ class ReactivationListView(generics.ListAPIView):
 
     serializer_class = serializers.ReactivationSerializer
     filterset_class = filters.ReactivationFilter
-    filter_backends = (DjangoFilterBackend,)
+    filter_backends = (StrictFilterBackend,)
     pagination_class = ReactivationPagination
     ordering = ("-assets", "-id")
 
@@ -190,7 +198,7 @@ class NightlyRunDetailView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("as_of", OpenApiTypes.DATE, OpenApiParameter.PATH)],
-        responses=lookup_responses(serializers.NightlyRunSerializer),
+        responses={**lookup_responses(serializers.NightlyRunSerializer), 400: BAD_REQUEST},
     )
     def get(self, request: Request, as_of: str) -> Response:
         try:
@@ -199,6 +207,13 @@ class NightlyRunDetailView(APIView):
             raise ValidationError({"as_of": ["Enter a date as YYYY-MM-DD."]}) from None
         run = get_object_or_404(selectors.nightly_runs(), as_of=day)
         return Response(serializers.NightlyRunSerializer(run).data)
+
+
+OVERRIDE_ERROR = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="400: a malformed body (fields mapped to their errors) or a broken rule (`detail`); 403: not signed "
+    "in, or neither ops nor the client's team lead (`detail`).",
+)
 
 
 def _override_error(exc: services.OverrideError) -> Response:
@@ -212,10 +227,19 @@ class ClientTierOverrideView(APIView):
     @extend_schema(
         parameters=[CLIENT_NO],
         request=serializers.OverrideCreateSerializer,
-        responses={201: serializers.OverrideSerializer, **lookup_responses(serializers.OverrideSerializer)},
+        responses={
+            201: serializers.OverrideSerializer,
+            400: OVERRIDE_ERROR,
+            403: OVERRIDE_ERROR,
+            404: NOT_FOUND,
+            429: THROTTLED,
+        },
     )
     def post(self, request: Request, client_no: str) -> Response:
         client = get_visible_or_404(request.user, Client.objects.all(), client_no=client_no)
+        if not services.can_override_tier(request.user, client):
+            # Refused before the body is read: a role that may not override learns nothing from a 400.
+            return _override_error(services.OverrideError(services.OverrideError.NOT_ALLOWED))
         payload = serializers.OverrideCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
@@ -229,12 +253,15 @@ class TierOverrideEndView(APIView):
     """End an override now (with a reason); the computed tier applies again."""
 
     @extend_schema(
-        request=serializers.OverrideEndSerializer, responses=lookup_responses(serializers.OverrideSerializer)
+        request=serializers.OverrideEndSerializer,
+        responses={**lookup_responses(serializers.OverrideSerializer), 400: OVERRIDE_ERROR, 403: OVERRIDE_ERROR},
     )
     def post(self, request: Request, pk: int) -> Response:
         override = get_visible_or_404(
             request.user, TierOverride.objects.select_related("client"), prefix="client__", pk=pk
         )
+        if not services.can_override_tier(request.user, override.client):
+            return _override_error(services.OverrideError(services.OverrideError.NOT_ALLOWED))
         payload = serializers.OverrideEndSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:

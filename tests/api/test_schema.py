@@ -34,3 +34,13 @@ def test_schema_endpoint_and_docs_page_for_a_signed_in_user(cast: Cast, client: 
         assert path in paths
     assert docs.status_code == 200
     assert b"swagger" in docs.content.lower()
+
+
+def test_schema_and_docs_are_for_signed_in_users_only(client: object, db: None) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    docs = client.get("/api/docs/")
+
+    assert schema.status_code in (401, 403)
+    assert b"/api/v1/" not in schema.content
+    assert docs.status_code == 302
+    assert docs["Location"].startswith("/accounts/login/")
