@@ -87,6 +87,10 @@ class StageRun(models.Model):
     chunks_done = models.PositiveIntegerField(default=0)
     detail = models.JSONField(default=dict, blank=True, help_text="Stage-specific figures (e.g. clients per tier).")
     error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="Host and process that ran the stage task.")
+    finalize_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a per-client stage's finalize step began (once per attempt)."
+    )
 
     class Meta:
         ordering = ["run", "attempt", "position"]

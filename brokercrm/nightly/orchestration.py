@@ -20,8 +20,20 @@ How a run moves:
    (or swap) guarantees the previous results are still in place, and the date can be re-run.
 
 Every task first checks that its run is still running the same attempt, so tasks of an
-abandoned or superseded attempt do nothing. With CELERY_TASK_ALWAYS_EAGER (no Redis: the demo
-and tests) the same code runs everything in-process.
+abandoned or superseded attempt do nothing.
+
+Faults (tests/faults): every unit (stage task, chunk, finalize) is claimed by the database
+session of the task executing it (claims.py) and marked `running` in its run record. A second
+delivery of the same task waits for the claim, then finds the unit done (nothing to do) or
+still `running`: its first executor died, and the run is failed ("Worker lost"), not silently
+re-run (a unit that kills its worker, e.g. out of memory, would loop). A worker killed outright
+(nothing redelivered before the broker's visibility timeout) is found by `reap_dead_runs`,
+called by the `nightly_watchdog` task and by every start of a run. A database outage in a task
+is outlasted: the failure is recorded once PostgreSQL answers again (NIGHTLY_DB_RETRY_SECONDS,
+default 300), and a task that met the outage in its own bookkeeping starts over.
+
+With CELERY_TASK_ALWAYS_EAGER (no Redis: the demo and tests) the same code runs everything
+in-process.
 """
 
 from __future__ import annotations
@@ -30,16 +42,19 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from celery import chain, group
-from django.db import transaction
+from celery import chain, group, shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from brokercrm.models import ChunkRun, NightlyRun, RunStatus, StageRun
 from brokercrm.nightly.chunks import client_id_ranges
+from brokercrm.nightly.claims import CHUNK, FINALIZE, STAGE, claimed, taken_if_free
 from brokercrm.nightly.lock import lock_acquire, lock_heartbeat, lock_release
 from brokercrm.nightly.registry import Stage, StageContext, StageResult, all_stages, get_stage
 
@@ -84,6 +99,7 @@ def nightly_run_start(
     """
     names = resolve_stages(stages)
     forced = bool(stages)
+    reap_dead_runs()  # a run whose worker died no longer holds the lock
     with transaction.atomic():
         run, _ = NightlyRun.objects.get_or_create(as_of=as_of, defaults={"trigger": trigger})
         lock_acquire(run=run, force=force_lock)
@@ -151,26 +167,87 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}\n\n{tail}"[:8000]
 
 
+class WorkerLost(RuntimeError):
+    """The process executing a unit of the run died (or lost the database) in the middle of it."""
+
+    MESSAGE = (
+        "Worker lost: {worker} stopped while running {what} of stage {stage} (killed, out of memory, "
+        "its machine went down or it lost the database). This attempt is abandoned; the previous "
+        "results are still in place. Run the date again."
+    )
+    OWN_CONNECTION = (
+        "Database connection lost: {worker} lost its connection to the database while running {what} "
+        "of stage {stage}, so whether that work was committed is unknown. This attempt is abandoned; "
+        "the previous results are still in place. Run the date again."
+    )
+
+
+def _db_retry_seconds() -> float:
+    return float(getattr(settings, "NIGHTLY_DB_RETRY_SECONDS", 300))
+
+
+def _persist(write: Callable[[], None], what: str) -> bool:
+    """Run a bookkeeping write, retrying while the database is unreachable.
+
+    A stage that failed because PostgreSQL went away (restart, failover, network cut) must still
+    get its failure on record once the database is back, or the run would show `running` for
+    ever. Retries with a fresh connection for up to NIGHTLY_DB_RETRY_SECONDS; False if it never
+    got through (the watchdog, or the next start of the date, then finds the dead unit)."""
+    deadline = time.monotonic() + _db_retry_seconds()
+    delay = 0.25
+    while True:
+        try:
+            write()
+            return True
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() >= deadline:
+                logger.exception("could not record %s", what)
+                return False
+            logger.warning("database unavailable while recording %s; retrying in %.1f s", what, delay)
+            try:
+                connection.close()
+            except Exception:  # already broken: Django drops it anyway
+                logger.debug("closing a broken connection failed", exc_info=True)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def _fail(run: NightlyRun, stage: Stage, stage_run: StageRun, ctx: StageContext, exc: BaseException) -> None:
-    """Record why the stage failed, fail the run and release the lock."""
-    logger.exception("nightly %s stage %s failed", run.as_of, stage.name, exc_info=exc)
+    """Record why the stage failed, fail the run and release the lock (retrying over a database
+    outage), then run the stage's cleanup."""
+    logger.error("nightly %s stage %s failed", run.as_of, stage.name, exc_info=exc)
     text = _error_text(exc)
-    now = timezone.now()
-    with transaction.atomic():
-        # The first failure is the cause; a chunk that fails later (e.g. because the failed
-        # stage's cleanup removed its staging table) must not overwrite it.
-        StageRun.objects.filter(pk=stage_run.pk).exclude(status=RunStatus.FAILED).update(
-            status=RunStatus.FAILED, finished_at=now, error=text
-        )
-        NightlyRun.objects.filter(pk=run.pk, attempt=run.attempt, status=RunStatus.RUNNING).update(
-            status=RunStatus.FAILED, finished_at=now, error=f"Stage {stage.name} failed: {text}"
-        )
-        lock_release(run_id=run.pk)
+
+    def write() -> None:
+        now = timezone.now()
+        with transaction.atomic():
+            # The first failure is the cause; a chunk that fails later (e.g. because the failed
+            # stage's cleanup removed its staging table) must not overwrite it.
+            StageRun.objects.filter(pk=stage_run.pk).exclude(status=RunStatus.FAILED).update(
+                status=RunStatus.FAILED, finished_at=now, error=text
+            )
+            NightlyRun.objects.filter(pk=run.pk, attempt=run.attempt, status=RunStatus.RUNNING).update(
+                status=RunStatus.FAILED, finished_at=now, error=f"Stage {stage.name} failed: {text}"
+            )
+            lock_release(run_id=run.pk)
+
+    _persist(write, f"the failure of stage {stage.name} of {run.as_of}")
     if stage.cleanup is not None:
         try:
             stage.cleanup(ctx)
         except Exception:
             logger.exception("cleanup of stage %s failed", stage.name)
+
+
+def _worker_lost(
+    run: NightlyRun, stage: Stage, stage_run: StageRun, ctx: StageContext, *, what: str, worker: str
+) -> str:
+    """Fail the run: the unit `what` was left `running` by a process that no longer holds it."""
+    # The unit is ours when a task lost its connection mid-unit and started over (_over_db_outage).
+    template = WorkerLost.OWN_CONNECTION if worker and worker == _worker_name() else WorkerLost.MESSAGE
+    exc = WorkerLost(template.format(worker=worker or "a worker", what=what, stage=stage.name))
+    _fail(run, stage, stage_run, ctx, exc)
+    return FAILED
 
 
 def _advance(run: NightlyRun, stage_run: StageRun, forced: bool, *, continue_chain: bool) -> None:
@@ -192,7 +269,7 @@ def _advance(run: NightlyRun, stage_run: StageRun, forced: bool, *, continue_cha
         transaction.on_commit(lambda: _send_chain(run_id, attempt, nxt, names, forced))
 
 
-def stage_execute(run_id: int, attempt: int, position: int, forced: bool = False) -> str:
+def _stage_execute(run_id: int, attempt: int, position: int, forced: bool = False) -> str:
     """Body of the stage task: run a global stage, or prepare a per-client stage and send its chunks."""
     run = _current(run_id, attempt)
     if run is None:
@@ -201,8 +278,28 @@ def stage_execute(run_id: int, attempt: int, position: int, forced: bool = False
     stage_run = StageRun.objects.get(run=run, attempt=attempt, name=stage.name)
     if stage_run.status in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
         return DONE  # a redelivered task: the chain's next link follows as usual
-    StageRun.objects.filter(pk=stage_run.pk).update(status=RunStatus.RUNNING, started_at=timezone.now())
+    with claimed(STAGE, stage_run.pk):
+        return _stage_claimed(run_id, attempt, position, stage, forced)
+
+
+def _stage_claimed(run_id: int, attempt: int, position: int, stage: Stage, forced: bool) -> str:
+    run = _current(run_id, attempt)  # again: the claim may have been waited for
+    if run is None:
+        return STALE
+    stage_run = StageRun.objects.get(run=run, attempt=attempt, name=stage.name)
     ctx = _context(run, stage_run, forced)
+    if stage_run.status in (RunStatus.SUCCEEDED, RunStatus.SKIPPED):
+        return DONE
+    if stage_run.status == RunStatus.FAILED:
+        return STALE
+    if stage_run.status == RunStatus.RUNNING:
+        if stage.per_client and stage_run.chunks_total:
+            return DONE  # its chunks were sent: this is a second delivery of the stage task
+        # We hold the claim, yet the stage is marked running: whoever started it is gone.
+        return _worker_lost(run, stage, stage_run, ctx, what="the stage task", worker=stage_run.worker)
+    StageRun.objects.filter(pk=stage_run.pk).update(
+        status=RunStatus.RUNNING, started_at=timezone.now(), worker=_worker_name()
+    )
 
     if not (forced or stage.due_on(run.as_of)):
         StageRun.objects.filter(pk=stage_run.pk).update(status=RunStatus.SKIPPED, finished_at=timezone.now())
@@ -229,7 +326,7 @@ def stage_execute(run_id: int, attempt: int, position: int, forced: bool = False
         _fail(run, stage, stage_run, ctx, exc)
         return FAILED
     if not ranges:
-        return finalize_execute(run_id, attempt, position, forced)
+        return _finalize_execute(run_id, attempt, position, forced)
     with transaction.atomic():
         ChunkRun.objects.filter(stage_run=stage_run).delete()
         chunks = ChunkRun.objects.bulk_create(
@@ -248,8 +345,19 @@ def _send_chunks(run_id: int, attempt: int, position: int, chunk_ids: list[int],
     group(tasks.nightly_chunk.si(run_id, attempt, position, chunk_id, forced) for chunk_id in chunk_ids).apply_async()
 
 
-def chunk_execute(run_id: int, attempt: int, position: int, chunk_id: int, forced: bool = False) -> str:
-    """Body of the chunk task: run one client-id range; the last chunk sends the finalize task."""
+def _chunk_execute(run_id: int, attempt: int, position: int, chunk_id: int, forced: bool = False) -> str:
+    """Body of the chunk task: run one client-id range; the last chunk sends the finalize task.
+
+    The chunk is claimed while it runs (claims.py): a second delivery waits for the first, then
+    finds the chunk done (nothing to do) or still `running` (the first delivery's worker died:
+    the run fails, it is not silently re-run; a chunk that kills its worker would loop)."""
+    if _current(run_id, attempt) is None:
+        return STALE
+    with claimed(CHUNK, chunk_id):
+        return _chunk_claimed(run_id, attempt, position, chunk_id, forced)
+
+
+def _chunk_claimed(run_id: int, attempt: int, position: int, chunk_id: int, forced: bool) -> str:
     run = _current(run_id, attempt)
     if run is None:
         return STALE
@@ -257,17 +365,26 @@ def chunk_execute(run_id: int, attempt: int, position: int, chunk_id: int, force
     stage_run = chunk.stage_run
     if chunk.status == RunStatus.SUCCEEDED:
         return DONE
+    if chunk.status == RunStatus.FAILED:
+        return STALE
     stage = get_stage(stage_run.name)
     ctx = _context(run, stage_run, forced)
+    if chunk.status == RunStatus.RUNNING:
+        return _worker_lost(run, stage, stage_run, ctx, what=f"chunk {chunk.index}", worker=chunk.worker)
     ChunkRun.objects.filter(pk=chunk_id).update(
         status=RunStatus.RUNNING, started_at=timezone.now(), worker=_worker_name()
     )
     try:
         rows = int(stage.chunk(ctx, chunk.client_id_from, chunk.client_id_to) or 0)
     except Exception as exc:
-        ChunkRun.objects.filter(pk=chunk_id).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(), error=_error_text(exc)
-        )
+        error = _error_text(exc)
+
+        def write() -> None:
+            ChunkRun.objects.filter(pk=chunk_id).update(
+                status=RunStatus.FAILED, finished_at=timezone.now(), error=error
+            )
+
+        _persist(write, f"the failure of chunk {chunk.index} of stage {stage.name}")
         _fail(run, stage, stage_run, ctx, exc)
         return FAILED
     with transaction.atomic():
@@ -294,7 +411,7 @@ def _send_finalize(run_id: int, attempt: int, position: int, forced: bool) -> No
     tasks.nightly_finalize.delay(run_id, attempt, position, forced)
 
 
-def finalize_execute(run_id: int, attempt: int, position: int, forced: bool = False) -> str:
+def _finalize_execute(run_id: int, attempt: int, position: int, forced: bool = False) -> str:
     """Body of the finalize task: publish a per-client stage's results, then continue the run."""
     run = _current(run_id, attempt)
     if run is None:
@@ -303,7 +420,23 @@ def finalize_execute(run_id: int, attempt: int, position: int, forced: bool = Fa
     stage_run = StageRun.objects.get(run=run, attempt=attempt, name=stage.name)
     if stage_run.status == RunStatus.SUCCEEDED:
         return DONE
+    with claimed(FINALIZE, stage_run.pk):
+        return _finalize_claimed(run_id, attempt, stage, forced)
+
+
+def _finalize_claimed(run_id: int, attempt: int, stage: Stage, forced: bool) -> str:
+    run = _current(run_id, attempt)
+    if run is None:
+        return STALE
+    stage_run = StageRun.objects.get(run=run, attempt=attempt, name=stage.name)
+    if stage_run.status == RunStatus.SUCCEEDED:
+        return DONE
+    if stage_run.status == RunStatus.FAILED:
+        return STALE
     ctx = _context(run, stage_run, forced)
+    if stage_run.finalize_started_at is not None:
+        return _worker_lost(run, stage, stage_run, ctx, what="the finalize step", worker=stage_run.worker)
+    StageRun.objects.filter(pk=stage_run.pk).update(finalize_started_at=timezone.now(), worker=_worker_name())
     try:
         unfinished = ChunkRun.objects.filter(stage_run=stage_run).exclude(status=RunStatus.SUCCEEDED).count()
         if unfinished:
@@ -326,3 +459,103 @@ def finalize_execute(run_id: int, attempt: int, position: int, forced: bool = Fa
             logger.exception("cleanup of stage %s failed", stage.name)
     _advance(run, stage_run, forced, continue_chain=True)
     return DONE
+
+
+def stage_execute(run_id: int, attempt: int, position: int, forced: bool = False) -> str:
+    """Body of the stage task: run a global stage, or prepare a per-client stage and send its chunks."""
+    return _over_db_outage(_stage_execute, run_id, attempt, position, forced)
+
+
+def chunk_execute(run_id: int, attempt: int, position: int, chunk_id: int, forced: bool = False) -> str:
+    """Body of the chunk task: run one client-id range; the last chunk sends the finalize task."""
+    return _over_db_outage(_chunk_execute, run_id, attempt, position, chunk_id, forced)
+
+
+def finalize_execute(run_id: int, attempt: int, position: int, forced: bool = False) -> str:
+    """Body of the finalize task: publish a per-client stage's results, then continue the run."""
+    return _over_db_outage(_finalize_execute, run_id, attempt, position, forced)
+
+
+def _over_db_outage(body: Callable[..., str], *args: object) -> str:
+    """Run a task body; if the database connection drops in the task's own bookkeeping (a stage's
+    errors are recorded by the body itself), start the body again on a fresh connection until
+    NIGHTLY_DB_RETRY_SECONDS have passed.
+
+    Safe because every body re-reads the unit's state under its claim: a unit that had not
+    started runs now; one left `running` by the lost connection fails the run as abandoned.
+    Without this, a task that met the outage before marking its unit would vanish (acked,
+    failed) and leave the run `running` with nothing to notice it."""
+    deadline = time.monotonic() + _db_retry_seconds()
+    delay = 0.25
+    while True:
+        try:
+            return body(*args)
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() >= deadline:
+                raise
+            logger.warning("database unavailable in nightly task %s%r; retrying in %.1f s", body.__name__, args, delay)
+            try:
+                connection.close()
+            except Exception:
+                logger.debug("closing a broken connection failed", exc_info=True)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+# --- dead workers ---------------------------------------------------------------------------
+
+
+def _executing_units(run: NightlyRun) -> list[tuple[int, int, StageRun, str, str]]:
+    """(claim kind, id, stage run, what, worker) of every unit of the run's attempt marked running."""
+    units = []
+    for stage_run in StageRun.objects.filter(run=run, attempt=run.attempt, status=RunStatus.RUNNING):
+        if stage_run.finalize_started_at is not None:
+            units.append((FINALIZE, stage_run.pk, stage_run, "the finalize step", stage_run.worker))
+        elif not stage_run.chunks_total:
+            units.append((STAGE, stage_run.pk, stage_run, "the stage task", stage_run.worker))
+        for chunk in ChunkRun.objects.filter(stage_run=stage_run, status=RunStatus.RUNNING).order_by("index"):
+            units.append((CHUNK, chunk.pk, stage_run, f"chunk {chunk.index}", chunk.worker))
+    return units
+
+
+def _unit_still_running(kind: int, pk: int) -> bool:
+    if kind == CHUNK:
+        return ChunkRun.objects.filter(pk=pk, status=RunStatus.RUNNING).exists()
+    stage_run = StageRun.objects.filter(pk=pk, status=RunStatus.RUNNING).first()
+    if stage_run is None:
+        return False
+    return stage_run.finalize_started_at is not None if kind == FINALIZE else not stage_run.chunks_total
+
+
+def reap_dead_runs() -> list[NightlyRun]:
+    """Fail every running run whose work was being done by a process that is gone.
+
+    A unit (stage task, chunk, finalize) marked `running` whose claim nobody holds any more was
+    abandoned by its worker (killed, out of memory, machine lost, database connection lost):
+    the run is failed at once with what was lost, the lock is released and the stage's
+    cleanup runs; the published results stay those of the last good run. Runs with no unit in
+    progress are left to the lock's heartbeat TTL. PostgreSQL only (claims); returns the runs
+    failed. Called by `nightly_run_start` and by the `brokercrm.tasks.nightly_watchdog` task.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    reaped = []
+    for run in NightlyRun.objects.running():
+        for kind, pk, stage_run, what, worker in _executing_units(run):
+            with taken_if_free(kind, pk) as taken:
+                # With the claim in hand nobody can be working on the unit: if it is still
+                # marked running, its executor died.
+                if not taken or not _unit_still_running(kind, pk) or _current(run.pk, run.attempt) is None:
+                    continue
+                stage = get_stage(stage_run.name)
+                _worker_lost(run, stage, stage_run, _context(run, stage_run, False), what=what, worker=worker)
+            run.refresh_from_db()
+            reaped.append(run)
+            break
+    return reaped
+
+
+@shared_task(name="brokercrm.tasks.nightly_watchdog", ignore_result=True)
+def nightly_watchdog() -> int:
+    """Periodic check (beat, every few minutes): fail runs whose worker died. Returns how many."""
+    return len(reap_dead_runs())

@@ -202,11 +202,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 NIGHTLY_HOUR = env_int("NIGHTLY_HOUR", 1, minimum=0)
 NIGHTLY_MINUTE = env_int("NIGHTLY_MINUTE", 30, minimum=0)
 # The schedule lives in code; run exactly one beat process.
+# A task that met a database outage keeps trying to record the failure for this long.
+NIGHTLY_DB_RETRY_SECONDS = env_int("NIGHTLY_DB_RETRY_SECONDS", 300, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "nightly-pipeline": {
         "task": "brokercrm.tasks.nightly",
         "schedule": crontab(hour=NIGHTLY_HOUR, minute=NIGHTLY_MINUTE),
     },
+    # Fails at once a run whose worker died (a unit marked running that no session holds),
+    # instead of waiting for the broker's visibility timeout.
+    "nightly-watchdog": {"task": "brokercrm.tasks.nightly_watchdog", "schedule": 300.0},
 }
 
 # --- REST API -----------------------------------------------------------------------

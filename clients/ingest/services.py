@@ -32,7 +32,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from brokercrm.lib.db import is_postgres
-from clients.ingest import errors, parsing, reading
+from clients.ingest import errors, ownership, parsing, reading
 from clients.ingest.kinds import KINDS, KindSpec
 from clients.ingest.rejects import ErrorSink
 from clients.ingest.staging import StageTable
@@ -85,6 +85,18 @@ class _Discard(Exception):
 def _record_start(
     *, kind: str, source: str, requester: Requester, info: reading.SourceInfo, options: ImportOptions
 ) -> ImportBatch:
+    """Record the batch as `running`, claimed by this database session (see ownership.py);
+    batches left `running` by a dead import are marked failed first."""
+    ownership.reap_abandoned()
+    with transaction.atomic():
+        batch = _create_batch(kind=kind, source=source, requester=requester, info=info, options=options)
+        ownership.claim(batch.pk)
+    return batch
+
+
+def _create_batch(
+    *, kind: str, source: str, requester: Requester, info: reading.SourceInfo, options: ImportOptions
+) -> ImportBatch:
     return ImportBatch.objects.create(
         kind=kind,
         source=source,
@@ -118,13 +130,19 @@ def ingest_file(
     except errors.FileRejected as exc:
         info = reading.SourceInfo(name, reading.CSV, _size(stream), "", options.encoding or "")
         batch = _record_start(kind=kind, source=source, requester=requester, info=info, options=options)
-        return _finish_rejected_file(batch, exc.errors)
+        try:
+            return _finish_rejected_file(batch, exc.errors)
+        finally:
+            _let_go(batch)
     batch = _record_start(kind=kind, source=source, requester=requester, info=info, options=options)
 
     def chunks() -> tuple[list[str], Iterator[reading.Chunk]]:
         return reading.read_chunks(stream, info, chunk_size=options.chunk_size, sheet=options.sheet)
 
-    return _run(batch, spec, chunks, options, progress)
+    try:
+        return _run(batch, spec, chunks, options, progress)
+    finally:
+        _let_go(batch)
 
 
 def ingest_records(
@@ -147,7 +165,19 @@ def ingest_records(
     def chunks() -> tuple[list[str], Iterator[reading.Chunk]]:
         return reading.json_chunks(records, chunk_size=options.chunk_size)
 
-    return _run(batch, spec, chunks, options, None)
+    try:
+        return _run(batch, spec, chunks, options, None)
+    finally:
+        _let_go(batch)
+
+
+def _let_go(batch: ImportBatch) -> None:
+    """After the outcome is recorded: release the batch, and sweep batches abandoned meanwhile."""
+    ownership.release(batch.pk)
+    try:
+        ownership.reap_abandoned()
+    except Exception:
+        logger.warning("could not sweep abandoned import batches", exc_info=True)
 
 
 def _size(stream: IO[bytes]) -> int:
