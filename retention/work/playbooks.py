@@ -285,5 +285,8 @@ def playbooks_run(*, as_of: dt.date) -> PlaybookRun:
 
 
 def playbooks_stage(ctx: StageContext) -> StageResult:
-    run = playbooks_run(as_of=ctx.as_of)
+    # One transaction for the whole night: a worker that dies between two playbooks leaves
+    # none of the night's tasks (and none of its expiries), not the first playbooks' only.
+    with transaction.atomic():
+        run = playbooks_run(as_of=ctx.as_of)
     return StageResult(rows=run.opened, detail=run.as_detail())

@@ -159,6 +159,31 @@ def test_the_nightly_stage_runs_the_playbooks_idempotently(book: dict, run_night
     assert RetentionTask.objects.count() == 1
 
 
+def test_a_failure_after_the_first_playbook_leaves_none_of_the_nights_tasks(
+    book: dict, run_nightly: Callable, monkeypatch
+) -> None:
+    at_risk_rule()
+    Playbook.objects.create(
+        name="About to go dormant", about_to_go_dormant=True, task_kind="reactivation", reason_text="Offer an incentive"
+    )
+    from retention.work import playbooks
+
+    applied = []
+    real_apply = playbooks._apply
+
+    def apply_then_die(playbook, *args, **kwargs):
+        if applied:
+            raise RuntimeError("worker lost between two playbooks")
+        applied.append(playbook.name)
+        return real_apply(playbook, *args, **kwargs)
+
+    monkeypatch.setattr(playbooks, "_apply", apply_then_die)
+
+    assert run_nightly(D1, ["playbooks"]).status == RunStatus.FAILED
+    assert applied == ["VIP/Major at risk"]  # the first playbook's tasks were written ...
+    assert RetentionTask.objects.count() == 0  # ... and rolled back with the stage
+
+
 def test_a_closed_task_is_not_reopened_during_the_cooldown(book: dict, cast: Cast) -> None:
     at_risk_rule(cooldown_days=30)
     playbooks_run(as_of=D1)
