@@ -68,7 +68,12 @@ def book_search(*, book: QuerySet, query: str) -> QuerySet:
     number), in client-number order."""
     rows = book.order_by("client_no")
     if query:
-        rows = rows.filter(Q(name__icontains=query) | Q(client_no__istartswith=query))
+        # Client numbers by prefix, as typed or in capitals (back-office numbers are upper
+        # case): the unique column's pattern index serves it; a case-insensitive prefix
+        # (UPPER(client_no) LIKE ...) could not use it.
+        rows = rows.filter(
+            Q(name__icontains=query) | Q(client_no__startswith=query) | Q(client_no__startswith=query.upper())
+        )
     return rows
 
 

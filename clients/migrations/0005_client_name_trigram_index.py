@@ -1,11 +1,13 @@
-"""Trigram indexes for the client search (PostgreSQL only).
+"""A trigram index for the client search by name (PostgreSQL only).
 
 The book search and the admin search match part of a name (`name__icontains`, which Django
-writes as `UPPER(name) LIKE UPPER('%...%')`) or the start of a client number
-(`client_no__istartswith`: `UPPER(client_no) LIKE UPPER('...%')`). A B-tree serves neither, so
-a firm-wide user's search read the whole client table. GIN trigram indexes on exactly those
-expressions serve both (a BitmapOr of the two). pg_trgm is a trusted extension: the database
-owner may create it. SQLite (development) gets nothing: its books are small.
+writes as `UPPER(name) LIKE UPPER('%...%')`). A B-tree cannot serve that, so a firm-wide user's
+search read the whole client table; a GIN trigram index on exactly that expression can (for
+three characters or more). The client number is searched by prefix (`client_no__startswith`),
+which the unique column's `varchar_pattern_ops` index already serves: a trigram index on client
+numbers that all share a prefix ("DM000...") made the planner read it whole instead of the
+manager's 300 clients (1M-client book: 42 ms against 2 ms). pg_trgm is a trusted extension: the
+database owner may create it. SQLite (development) gets nothing: its books are small.
 """
 
 from django.db import migrations
@@ -13,11 +15,9 @@ from django.db import migrations
 FORWARD = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX IF NOT EXISTS client_name_upper_trgm ON clients_client USING gin (UPPER(name::text) gin_trgm_ops)",
-    "CREATE INDEX IF NOT EXISTS client_no_upper_trgm ON clients_client USING gin (UPPER(client_no::text) gin_trgm_ops)",
 ]
 BACKWARD = [
     "DROP INDEX IF EXISTS client_name_upper_trgm",
-    "DROP INDEX IF EXISTS client_no_upper_trgm",
 ]
 
 
