@@ -120,6 +120,13 @@ class Flag(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "-severity", "raised_at"], name="flag_queue"),
+            # The queue page and take-next: waiting flags in queue order, read 50 at a time
+            # without sorting every waiting flag (257,403 on the 1,000,000-client book).
+            models.Index(
+                fields=["-severity", "raised_at", "id"],
+                condition=Q(status__in=["open", "escalated"], assigned_to__isnull=True),
+                name="flag_waiting_queue",
+            ),
             models.Index(fields=["client", "kind"], name="flag_client_kind"),
             models.Index(fields=["raised_at"], name="flag_raised_at"),
         ]
