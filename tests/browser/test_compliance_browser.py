@@ -74,7 +74,7 @@ def test_carol_restricts_a_high_flag_and_dave_approves(live_server, page, screen
 
     # then: the flag page shows the evidence, the client's context (masked ID) and the forms
     assert page.get_by_text(f"Flag #{structuring.pk} is now in review by you.").is_visible()
-    assert "191200.00" in page.get_by_test_id("evidence").inner_text()
+    assert "191,200.00" in page.get_by_test_id("evidence").inner_text()
     assert page.get_by_test_id("id-masked").inner_text().endswith("310***********1234")
     assert "310101199001011234" not in page.content()
     assert page.get_by_test_id("client-link").get_attribute("href") == "/clients/C20240088/"
