@@ -133,4 +133,6 @@ class DeniedAccessLogMiddleware:
             return f"{code}: {data['detail']}" if code else str(data["detail"])
         if response.status_code == 401:
             return "not authenticated"
-        return "forbidden (a CSRF failure is detailed by django.security.csrf)"
+        # A view that answers 403 itself (e.g. the dashboard's page for roles without
+        # aggregates), or a CSRF failure (which django.security.csrf also logs, with its reason).
+        return "forbidden by the page (or a CSRF failure: see django.security.csrf)"
