@@ -163,6 +163,21 @@ def test_the_queue_filters_by_kind_severity_branch_and_view(cast: Cast, flags: d
     assert "Select a valid choice" in page.content.decode()
 
 
+def test_counts_and_pages_stop_at_the_cap(cast: Cast, flags: dict[str, Flag], monkeypatch) -> None:
+    from compliance import pages
+
+    monkeypatch.setattr(pages, "COUNT_CAP", 2)
+    monkeypatch.setattr(pages, "PAGE_SIZE", 1)
+    response = signed_in(cast.carol).get(QUEUE)
+
+    assert response.status_code == 200
+    assert str(response.context["counts"]["waiting"]) == "2+"  # 3 waiting
+    assert str(response.context["counts"]["high"]) == "1"
+    assert response.context["total_label"] == "2+"
+    assert response.context["page"].paginator.num_pages == 2  # the third flag is not offered
+    assert 'data-testid="count-waiting">2+<' in response.text
+
+
 def test_take_next_assigns_the_top_flag_and_opens_it(cast: Cast, flags: dict[str, Flag]) -> None:
     carol = signed_in(cast.carol)
     response = carol.post("/compliance/take-next/", {"kind": "", "severity": "", "branch": ""})
@@ -334,7 +349,7 @@ def test_the_audit_trail_of_a_client(cast: Cast, flags: dict[str, Flag]) -> None
 # --- Query counts ------------------------------------------------------------------------------------
 
 # session, user, the user's roles, then what each page reads (see compliance/pages.py)
-QUEUE_QUERIES = 7  # + branches, counts, page count, page rows
+QUEUE_QUERIES = 10  # + branches, four capped counts, page count, page rows
 SCOPE_QUERIES = 5  # + page count, page rows
 FLAG_QUERIES = 9  # + flag (joined), decisions, risk assessment, other flags, recent audit, watch-list match
 AUDIT_QUERIES = 6  # + client, page count, page rows
