@@ -24,6 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from brokercrm.lib.exchange_time import day_start
 from brokercrm.policy import sees_all_clients
 from brokercrm.roles import ACCOUNT_MANAGER, TEAM_LEAD, has_role
 from clients import forms as workspace_forms
@@ -34,7 +35,6 @@ from clients.models import AssetSnapshot, CashFlow, Client, Interaction, Trade
 from clients.selectors import client_get, client_list
 from feedback import services as feedback_services
 from feedback.models import Complaint, SurveyResponse
-from feedback.selectors import day_start
 from retention import selectors as retention_selectors
 from retention import services as task_services
 from retention.models import ChurnScore

@@ -79,18 +79,22 @@ def _last_month_same_day(day: dt.date) -> tuple[dt.date, dt.date]:
     return start, start.replace(day=min(day.day, calendar.monthrange(start.year, start.month)[1]))
 
 
+def _with_assets(queryset: QuerySet[ClientActivity]) -> QuerySet[ClientActivity]:
+    """Activity rows with `assets`: cash plus market value as of the night (NULL counts as 0)."""
+    return queryset.annotate(
+        assets=Coalesce("cash", ZERO, output_field=MONEY) + Coalesce("market_value", ZERO, output_field=MONEY)
+    )
+
+
 def book_glance(user: User, *, as_of: dt.date | None, activity_generation: int | None) -> Glance | None:
     """Clients and assets by tier (the night's tiers, assets from the night's activity rows)
     and commission this month to date against the same days of last month and the whole of
     last month (from the daily activity rollup), up to the night's date. Two queries."""
     if as_of is None:
         return None
-    assets = ClientActivity.objects.filter(generation=activity_generation, client_id=OuterRef("client_id")).values(
-        "client_id"
-    )
-    assets = assets.annotate(total=Coalesce("cash", ZERO, output_field=MONEY) + Coalesce("market_value", ZERO)).values(
-        "total"
-    )[:1]
+    assets = _with_assets(
+        ClientActivity.objects.filter(generation=activity_generation, client_id=OuterRef("client_id"))
+    ).values("assets")[:1]
     rows = (
         scope_queryset(user, TierResult.objects.filter(as_of=as_of), prefix="client__")
         .values("tier")
@@ -130,12 +134,6 @@ def book_glance(user: User, *, as_of: dt.date | None, activity_generation: int |
         month_start=month_start,
         last_month_start=last_start,
         last_month_same_day=last_same_day,
-    )
-
-
-def _with_assets(queryset: QuerySet[ClientActivity]) -> QuerySet[ClientActivity]:
-    return queryset.annotate(
-        assets=Coalesce("cash", ZERO, output_field=MONEY) + Coalesce("market_value", ZERO, output_field=MONEY)
     )
 
 

@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from brokercrm.lib.exchange_time import day_end, day_start
 from brokercrm.nightly.bulk import read_frame
 from brokercrm.policy import get_visible_or_404, scope_queryset
 from feedback import conf
@@ -31,16 +32,6 @@ from feedback.models import (
 User = AbstractBaseUser | AnonymousUser
 
 SIGNAL_COLUMNS = ["client_id", "open_complaints", "detractor_score", "low_csat"]
-
-
-def day_start(day: dt.date) -> dt.datetime:
-    """00:00 of `day` in the exchange time zone (as an aware datetime)."""
-    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_default_timezone())
-
-
-def day_end(day: dt.date) -> dt.datetime:
-    """The first instant after `day` (exchange time): `x < day_end(d)` means "on or before d"."""
-    return day_start(day + dt.timedelta(days=1))
 
 
 def sql_datetime(value: dt.datetime) -> object:

@@ -16,11 +16,12 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from brokercrm.lib.exchange_time import day_end, day_start
 from brokercrm.nightly import StageContext, StageResult
 from brokercrm.nightly.bulk import bulk_replace, read_frame, session_work_mem
 from clients.models import Client, ClientAssignment, Trade
 from feedback.models import Complaint, SurveyResponse
-from feedback.selectors import day_end, day_start, sql_datetime
+from feedback.selectors import sql_datetime
 from metrics import analytics
 from metrics import definitions as d
 from metrics.models import KpiSnapshot, MarketingSpend, MetricValue

@@ -11,8 +11,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 from django.db import connection
-from django.utils import timezone
 
+from brokercrm.lib.exchange_time import day_start
 from brokercrm.nightly.bulk import read_frame
 from clients.models import AssetSnapshot, CashFlow, Client, Trade
 from retention.conf import ActivityParams
@@ -23,11 +23,6 @@ from segmentation.models import ClientDailyActivity, TierHistory
 
 def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
-
-
-def _day_start(day: dt.date) -> dt.datetime:
-    """Midnight starting `day` in the exchange time zone (trades are days in that zone)."""
-    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_default_timezone())
 
 
 def read_activity_inputs(as_of: dt.date, client_from: int, client_to: int, params: ActivityParams) -> pd.DataFrame:
@@ -119,10 +114,10 @@ def ledger_signals_sql(
     30 and 90 days, realised P&L and losing closes in the recent window. Reads time ranges of the
     cash-flow and trade indexes; without a client range it covers every client (the stage's
     staging table), with one a slice (the back-test)."""
-    end = _day_start(as_of + dt.timedelta(days=1))
-    start_30 = _day_start(as_of - dt.timedelta(days=29))
-    start_90 = _day_start(as_of - dt.timedelta(days=89))
-    recent = _day_start(as_of - dt.timedelta(days=params.recent_days - 1))
+    end = day_start(as_of + dt.timedelta(days=1))
+    start_30 = day_start(as_of - dt.timedelta(days=29))
+    start_90 = day_start(as_of - dt.timedelta(days=89))
+    recent = day_start(as_of - dt.timedelta(days=params.recent_days - 1))
     flows_where, trades_where, flows_params, trades_params = "", "", [], []
     if client_from is not None:
         flows_where = trades_where = " AND client_id >= %s AND client_id <= %s"

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from brokercrm.api.pagination import KeysetPagination
+from brokercrm.lib.exchange_time import day_start
 
 INVALID_DATE_OR_DATETIME = (
     "Enter an ISO 8601 date (2025-01-31) or date-time (2025-01-31T09:30:00, 2025-01-31T01:30:00Z, "
@@ -52,10 +53,6 @@ class DateOrDateTimeField(forms.Field):
         return parsed
 
 
-def _start_of_day(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-
-
 @extend_schema_field(
     {
         "type": "string",
@@ -73,7 +70,7 @@ class DateTimeFromFilter(django_filters.Filter):
         if value is None:
             return qs
         if not isinstance(value, dt.datetime):
-            value = _start_of_day(value)
+            value = day_start(value)
         return qs.filter(**{f"{self.field_name}__gte": value})
 
 
@@ -94,7 +91,7 @@ class DateTimeBeforeFilter(django_filters.Filter):
         if value is None:
             return qs
         if not isinstance(value, dt.datetime):
-            value = _start_of_day(value + dt.timedelta(days=1))
+            value = day_start(value + dt.timedelta(days=1))
         return qs.filter(**{f"{self.field_name}__lt": value})
 
 

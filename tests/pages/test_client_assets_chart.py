@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from brokercrm.lib.exchange_time import day_start
 from clients.models import CashFlow
-from feedback.selectors import day_start
 from tests import factories
 from tests.conftest import Cast
 from tests.pages.test_workspace_forms import signed_in

@@ -163,7 +163,7 @@ def test_dormant_and_reactivation_lists_stay_in_scope_and_put_assets_first(clien
     assert "assets 250,000; no trade for 400 days" in response.text
 
 
-def test_firm_wide_roles_get_no_book_panels(client, night, django_assert_max_num_queries):
+def test_firm_wide_roles_get_no_book_panels(client, night):
     client.force_login(night.olga)
 
     response = client.get(HOME)
