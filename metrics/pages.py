@@ -18,7 +18,6 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
@@ -348,7 +347,6 @@ def chart_text() -> dict[str, str]:
 def dashboard(request: HttpRequest) -> HttpResponse:
     if not tier_selectors.sees_aggregates(request.user):
         return render(request, "dashboards/forbidden.html", status=403)
-    today = timezone.localdate()
     nightly = tier_selectors.nightly_runs().first()
     stages = []
     if nightly is not None:
@@ -363,7 +361,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "nightly": nightly,
         "nightly_stages": stages,
         "failed_stage": next((stage for stage in stages if stage.status == "failed"), None),
-        "callbacks": callbacks.callback_progress(year=today.year, today=today),
+        "callbacks": callbacks.published_callback_progress(),
         "chart_text": chart_text(),
         **tiers_section(request),
         **kpi_section(request.user),

@@ -53,6 +53,22 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    @staticmethod
+    def page_rows(queryset: QuerySet, limit: int) -> QuerySet:
+        """The first `limit` rows of the ordered, filtered `queryset`, keys first: the sub-select
+        finds the page's primary keys (on the ledger, an index-only scan of (client, time, id)
+        over the user's clients), and only those rows are read with their joins. Reading whole
+        rows before the sort made a book's trade list read every trade of the book (5,000 rows
+        for 300 clients on the 1M book) to keep 100. Still one statement. Querysets with
+        annotations are sliced as they are (the outer query would not carry them)."""
+        if queryset.query.annotations:
+            return queryset[:limit]
+        keys = queryset.values("pk")[:limit]
+        rows = queryset.model._base_manager.filter(pk__in=keys)
+        rows.query.select_related = queryset.query.select_related
+        rows.query.deferred_loading = queryset.query.deferred_loading
+        return rows.order_by(*queryset.query.order_by)
+
     def get_page_size(self, request: Request) -> int:
         return strict_page_size(
             request, param=self.page_size_query_param, default=self.page_size, maximum=self.max_page_size
@@ -129,6 +145,8 @@ class KeysetPagination(pagination.BasePagination):
     max_page_size = 1000
     cursor_query_param = "cursor"
     ordering: tuple[str, str] = ("-executed_at", "-id")
+    # Find the page's keys first, then read those rows (see page_rows): for the ledgers.
+    keys_first = False
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: APIView | None = None) -> list[Model]:
         self.request = request
@@ -156,7 +174,8 @@ class KeysetPagination(pagination.BasePagination):
             bound = {f"{field}__lte" if query_descending else f"{field}__gte": cursor.value}
             queryset = queryset.filter(RowValueCompare((field, key), op, values), **bound)
 
-        rows = list(queryset[: self.page_size + 1])
+        limited = self.page_rows(queryset, self.page_size + 1) if self.keys_first else queryset[: self.page_size + 1]
+        rows = list(limited)
         has_more = len(rows) > self.page_size
         page = rows[: self.page_size]
         if reverse:
@@ -181,6 +200,22 @@ class KeysetPagination(pagination.BasePagination):
             else:
                 self.previous_cursor = flipped
         return page
+
+    @staticmethod
+    def page_rows(queryset: QuerySet, limit: int) -> QuerySet:
+        """The first `limit` rows of the ordered, filtered `queryset`, keys first: the sub-select
+        finds the page's primary keys (on the ledger, an index-only scan of (client, time, id)
+        over the user's clients), and only those rows are read with their joins. Reading whole
+        rows before the sort made a book's trade list read every trade of the book (5,000 rows
+        for 300 clients on the 1M book) to keep 100. Still one statement. Querysets with
+        annotations are sliced as they are (the outer query would not carry them)."""
+        if queryset.query.annotations:
+            return queryset[:limit]
+        keys = queryset.values("pk")[:limit]
+        rows = queryset.model._base_manager.filter(pk__in=keys)
+        rows.query.select_related = queryset.query.select_related
+        rows.query.deferred_loading = queryset.query.deferred_loading
+        return rows.order_by(*queryset.query.order_by)
 
     def get_page_size(self, request: Request) -> int:
         return strict_page_size(
@@ -269,3 +304,9 @@ class LedgerCursorPagination(KeysetPagination):
     """Trades: newest first, `(-executed_at, -id)`."""
 
     ordering = ("-executed_at", "-id")
+
+
+class LedgerPagination(KeysetPagination):
+    """Keyset pages of a ledger (trades, cash flows, snapshots): the page's keys first."""
+
+    keys_first = True

@@ -13,7 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import generics
 
 from brokercrm.api.filters import StableOrderingFilter, StrictFilterBackend
-from brokercrm.api.pagination import KeysetPagination, PageNumberPagination
+from brokercrm.api.pagination import KeysetPagination, LedgerPagination, PageNumberPagination
 from brokercrm.api.schema import list_responses, lookup_responses
 from brokercrm.roles import COMPLIANCE_OFFICER, has_role
 from clients import selectors
@@ -103,7 +103,7 @@ class TradeListView(generics.ListAPIView):
     serializer_class = serializers.TradeSerializer
     filterset_class = filters.TradeFilter
     filter_backends = FILTER_BACKENDS
-    pagination_class = KeysetPagination
+    pagination_class = LedgerPagination
     ordering_fields = ("executed_at",)
     ordering = ("-executed_at", "-id")
     ordering_tiebreak = "id"
@@ -119,7 +119,7 @@ class CashFlowListView(generics.ListAPIView):
     serializer_class = serializers.CashFlowSerializer
     filterset_class = filters.CashFlowFilter
     filter_backends = FILTER_BACKENDS
-    pagination_class = KeysetPagination
+    pagination_class = LedgerPagination
     ordering_fields = ("occurred_at",)
     ordering = ("-occurred_at", "-id")
     ordering_tiebreak = "id"
@@ -135,7 +135,7 @@ class AssetSnapshotListView(generics.ListAPIView):
     serializer_class = serializers.AssetSnapshotSerializer
     filterset_class = filters.AssetSnapshotFilter
     filter_backends = FILTER_BACKENDS
-    pagination_class = KeysetPagination
+    pagination_class = LedgerPagination
     ordering_fields = ("as_of",)
     ordering = ("-as_of", "-id")
     ordering_tiebreak = "id"

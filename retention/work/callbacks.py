@@ -252,6 +252,9 @@ def callbacks_stage(ctx: StageContext) -> StageResult:
         detail["sample_drawn"] = {"year": year, "seed": sample.seed, "size": sample.sample_size}
         created += sample.sample_size
     detail["purged"] = callbacks_purge(today=workday)
+    # The management dashboard reads the year's progress from here (a stored nightly result)
+    # instead of counting every callback of the year on each request.
+    detail["progress"] = progress_json(callback_progress(year=year, today=workday))
     return StageResult(rows=created, detail=detail)
 
 
@@ -416,6 +419,36 @@ def callback_progress(*, year: int, today: dt.date) -> dict:
         ),
         "new_account": _part(Callback.objects.filter(kind=CallbackKind.NEW_ACCOUNT, year=year), new_accounts, today),
     }
+
+
+def progress_json(progress: dict) -> dict:
+    """callback_progress() as JSON (the callbacks stage stores it with its run)."""
+    sample = progress["sample"]
+    return {
+        **progress,
+        "as_of": progress["as_of"].isoformat(),
+        "sample": None
+        if sample is None
+        else {"sample_size": sample.sample_size, "population": sample.population, "percent": sample.percent},
+    }
+
+
+def published_callback_progress() -> dict | None:
+    """The callback progress stored by the last successful callbacks stage (as of the working
+    day after its night), or None before the first one. One query, whatever the book size."""
+    from brokercrm.models import RunStatus, StageRun
+
+    detail = (
+        StageRun.objects.filter(name="callbacks", status=RunStatus.SUCCEEDED, detail__has_key="progress")
+        .order_by("-run__as_of", "-attempt")
+        .values_list("detail", flat=True)
+        .first()
+    )
+    if not detail:
+        return None
+    progress = dict(detail["progress"])
+    progress["as_of"] = dt.date.fromisoformat(progress["as_of"])
+    return progress
 
 
 def callbacks_purge(*, today: dt.date) -> int:

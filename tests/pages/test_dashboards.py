@@ -146,7 +146,7 @@ def test_before_any_nightly_run_the_page_says_so(cast: Cast) -> None:
     assert page.status_code == 200
     assert "No nightly run yet." in text
     assert "No campaign yet." in text
-    assert "The annual sample has not been drawn yet." in text
+    assert "Callback progress appears after a nightly run that includes the callbacks stage." in text
     for chart in ("pareto-data", "tiers-data", "kpi-data", "campaign-data"):
         assert f'id="{chart}"' not in text
 
@@ -240,8 +240,10 @@ def test_a_team_lead_sees_the_league_and_kpis_of_their_team_only(nightly: Cast) 
     assert series["dormancy_rate"][-1] == pytest.approx(expected)
 
 
-def test_callback_progress_and_campaign_uplift(nightly: Cast) -> None:
+def test_callback_progress_and_campaign_uplift(nightly: Cast, run_nightly: object) -> None:
     callbacks(nightly.alice_client, done=1, pending=3)
+    night = D + dt.timedelta(days=1)
+    assert run_nightly(night, ["callbacks"]).status == "succeeded"
     campaign(nightly.olga)
     Campaign.objects.create(name="Draft one", control_percent=20, seed=1, task_reason="x", created_by=nightly.olga)
     text = signed_in(nightly.tina).get(URL).content.decode()
@@ -249,6 +251,8 @@ def test_callback_progress_and_campaign_uplift(nightly: Cast) -> None:
     assert progress[1][:3] == ["Annual sample", "4", "1"]
     assert "25%" in progress[1][3]
     assert '<progress max="4" value="1"' in text
+    as_of = re.search(r'data-testid="callbacks-as-of">([^<]*)<', text).group(1)
+    assert as_of == "As of the start of July 2, 2026 (counted by the nightly run)."
     rows = cells(text, "campaigns-table")
     assert rows[1][0].startswith("Draft one")
     assert rows[1][4] == "—"
@@ -258,6 +262,30 @@ def test_callback_progress_and_campaign_uplift(nightly: Cast) -> None:
     assert chart["names"] == ["Win back"]
     assert chart["uplift"] == [pytest.approx(20.0)]
     assert chart["ci"] == [[pytest.approx(4.3), pytest.approx(35.7)]]
+
+
+def test_callback_progress_is_what_the_last_night_counted(nightly: Cast, run_nightly: object) -> None:
+    """The page reads the progress the callbacks stage stored (the year's callbacks are not
+    counted on each request): a callback done during the day shows after the next night."""
+    callbacks(nightly.alice_client, done=1, pending=3)
+    assert run_nightly(D + dt.timedelta(days=1), ["callbacks"]).status == "succeeded"
+    Callback.objects.filter(status="pending").update(
+        status="done", completed_at=timezone.now(), identity_confirmed=True, no_unauthorised_staff_trading=True,
+        risk_disclosure_understood=True, satisfaction=5,
+    )  # fmt: skip
+    progress = cells(signed_in(nightly.tina).get(URL).content.decode(), "callbacks-table")
+    assert progress[1][:3] == ["Annual sample", "4", "1"]
+    assert run_nightly(D + dt.timedelta(days=2), ["callbacks"]).status == "succeeded"
+    progress = cells(signed_in(nightly.tina).get(URL).content.decode(), "callbacks-table")
+    assert progress[1][:3] == ["Annual sample", "4", "4"]
+    # a failed night keeps the last counted progress on the page
+    from brokercrm.models import NightlyRun
+
+    failed = run_nightly(D + dt.timedelta(days=3), ["callbacks"])
+    NightlyRun.objects.filter(pk=failed.pk).update(status="failed")
+    failed.stage_runs.update(status="failed", detail={})
+    progress = cells(signed_in(nightly.tina).get(URL).content.decode(), "callbacks-table")
+    assert progress[1][:3] == ["Annual sample", "4", "4"]
 
 
 def test_the_last_nightly_run_and_its_failed_stage(nightly: Cast) -> None:
@@ -285,8 +313,8 @@ def test_a_fixed_number_of_queries_whatever_the_book(cast: Cast, run_nightly: ob
     campaign(cast.olga)
     callbacks(cast.alice_client, done=1, pending=2)
     make_book([30, 20, 10], as_of=D, manager=cast.alice)
-    run_nightly(D0, ["rollup", "tiers", "metrics"])
-    run_nightly(D, ["rollup", "tiers", "metrics"])
+    run_nightly(D0, ["rollup", "tiers", "callbacks", "metrics"])
+    run_nightly(D, ["rollup", "tiers", "callbacks", "metrics"])
     small = {who: _queries(getattr(cast, who)) for who in ("tina", "carol")}
     chosen = _queries(cast.carol, from_date=D0.isoformat(), to_date=D.isoformat())
 
@@ -297,16 +325,16 @@ def test_a_fixed_number_of_queries_whatever_the_book(cast: Cast, run_nightly: ob
     for index in range(12):
         campaign(cast.olga, name=f"Campaign {index}")
     callbacks(cast.bob_client, done=10, pending=20)
-    run_nightly(D0, ["rollup", "tiers", "metrics"])
-    run_nightly(D, ["rollup", "tiers", "metrics"])
+    run_nightly(D0, ["rollup", "tiers", "callbacks", "metrics"])
+    run_nightly(D, ["rollup", "tiers", "callbacks", "metrics"])
     large = {who: _queries(getattr(cast, who)) for who in ("tina", "carol")}
 
     assert large == small
     assert chosen == small["carol"]  # the two runs, then their stored matrix
-    # session, user, roles; nightly run + stages; callbacks 4; tiers 4 (current date, its run, recent
+    # session, user, roles; nightly run + stages; callbacks 1 (the last night's); tiers 4 (current date, its run, recent
     # runs, migration); KPIs 11 (snapshot, rows, managers, 7 definitions, the trend rows); campaigns
-    assert small == {"tina": 19, "carol": 19}
-    assert empty == {"tina": 11, "carol": 11}
+    assert small == {"tina": 16, "carol": 16}
+    assert empty == {"tina": 8, "carol": 8}
     assert Decimal(len(MetricValue.objects.filter(dimension="account_manager", as_of=D))) > 30
 
 

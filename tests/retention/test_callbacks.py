@@ -282,6 +282,13 @@ def test_the_nightly_run_draws_the_years_sample_once_if_compliance_has_not(popul
     assert (sample.year, sample.seed, sample.drawn_by) == (2026, callbacks.default_seed(2026), None)
     assert first.detail["sample_drawn"] == {"year": 2026, "seed": sample.seed, "size": 4}
     assert "sample_drawn" not in second.detail
+    # the year's progress as of the working day, stored for the management dashboard
+    progress = second.detail["progress"]
+    assert (progress["year"], progress["as_of"]) == (2026, "2026-11-21")
+    assert progress["sample"] == {"sample_size": 4, "population": sample.population, "percent": 10}
+    assert (progress["annual_sample"]["quota"], progress["annual_sample"]["pending"]) == (4, 4)
+    live = callbacks.callback_progress(year=2026, today=dt.date(2026, 11, 21))
+    assert progress["new_account"] == live["new_account"]
     drawn = Callback.objects.filter(kind="annual_sample")
     assert sorted(drawn.values_list("client_id", flat=True)) == list(
         callbacks.sample_clients(callbacks.sample_population(year=2026), percent=10, seed=callbacks.default_seed(2026))
