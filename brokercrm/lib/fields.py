@@ -94,6 +94,19 @@ class EncryptedTextField(models.TextField):
             setattr(model_instance, self.hash_field, crypto.blind_index(value))
         return value
 
+    # --- serialisation (dumpdata / loaddata) -----------------------------------------------------
+
+    def value_to_string(self, obj: models.Model) -> str:
+        """dumpdata writes the ciphertext: a fixture file is as protected as the table."""
+        value = self.value_from_object(obj)
+        return value if not value else crypto.encrypt(str(value))
+
+    def to_python(self, value: Any) -> Any:
+        """loaddata reads the ciphertext back to the plaintext (encrypted again on save)."""
+        if isinstance(value, str) and crypto.looks_encrypted(value):
+            return crypto.decrypt(value)
+        return super().to_python(value)
+
     # --- no lookups on ciphertext ----------------------------------------------------------------
 
     def get_lookup(self, lookup_name: str) -> Any:

@@ -46,6 +46,29 @@ def test_round_trip_and_the_column_never_holds_the_plaintext(db: None) -> None:
         assert cursor.fetchone()[0] == 0
 
 
+def test_dumpdata_writes_the_ciphertext_and_loaddata_reads_it_back(db: None, tmp_path) -> None:
+    """A fixture file is as protected as the table: ops moving data with dumpdata/loaddata
+    never write an ID number in clear."""
+    kyc = factories.KYCProfileFactory(id_number=ID_NUMBER)
+    out = io.StringIO()
+    call_command("dumpdata", "clients.kycprofile", format="json", stdout=out)
+    dumped = out.getvalue()
+    assert ID_NUMBER not in dumped
+    assert ID_NUMBER[-6:] not in dumped
+    assert crypto.TOKEN_PREFIX in dumped
+
+    path = tmp_path / "kyc.json"
+    path.write_text(dumped, encoding="utf-8")
+    KYCProfile.objects.filter(pk=kyc.pk).update(id_number="", id_number_hash="")
+    call_command("loaddata", str(path), verbosity=0)
+    loaded = KYCProfile.objects.get(pk=kyc.pk)
+    assert loaded.id_number == ID_NUMBER
+    token, digest = raw_row(loaded)
+    assert token.startswith(crypto.TOKEN_PREFIX)
+    assert ID_NUMBER not in token
+    assert digest == crypto.blind_index(ID_NUMBER)
+
+
 def test_each_write_gives_a_different_token(db: None) -> None:
     first = factories.KYCProfileFactory(id_number=ID_NUMBER)
     second = factories.KYCProfileFactory(id_number=ID_NUMBER)
