@@ -133,11 +133,17 @@ def _home_page(
 ) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     book = client_list(user=request.user)
-    page: Page = Paginator(book_search(book=book, query=query), PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = book_counts(book=book)
+    paginator = Paginator(book_search(book=book, query=query), PAGE_SIZE)
+    if not query:
+        # The whole book is listed: its size is already counted (a second COUNT over the
+        # firm's clients cost ~0.1 s on the 1,000,000-client book for firm-wide roles).
+        paginator.count = counts["total"]
+    page: Page = paginator.get_page(request.GET.get("page"))
     generations = retention_selectors.published_generations()
     context = {
         "title": _book_title(request),
-        "counts": book_counts(book=book),
+        "counts": counts,
         "query": query,
         "page": page,
         **worklists(request.user, generations=generations),
@@ -329,7 +335,14 @@ def _task_action_forms(task: object) -> None:
 def worklists(user: object, *, generations: dict[str, int] | None = None) -> dict:
     """Who to call today and why: the clients with the most value at risk (with their top
     reason) and those about to go dormant, from the last published night. One query for the
-    published generations (unless given), one per list."""
+    published generations (unless given), one per list.
+
+    Only for those who call clients (account managers, team leads): firm-wide roles
+    (compliance, ops, the API user) get no lists, and no queries. Over the whole firm the
+    two lists sorted every score and activity row of the night (about 1 s on the
+    1,000,000-client book); those users filter the same rows in the API."""
+    if not can_act(user):
+        return {"at_risk": [], "slipping": []}
     if generations is None:
         generations = retention_selectors.published_generations()
     at_risk, slipping = [], []

@@ -114,6 +114,22 @@ def test_home_lists_who_to_call_first_in_scope(published: Cast) -> None:
     assert escape(published.mike_client.name) not in text  # another team's client
     assert "Moved out 62% of assets" in text
     assert "no trade for 20 days, usually every 2.8" in text
-    # base 6 + published generations + the two lists + today's tasks + the book panels (tier
-    # date, dormant, reactivation date and list, birthdays, ID documents, assessments, complaints)
-    assert len(queries) == 18
+    # base 5 (the whole book listed: one count) + published generations + the two lists + today's
+    # tasks + the book panels (tier date, dormant, reactivation date and list, birthdays, ID
+    # documents, assessments, complaints)
+    assert len(queries) == 17
+
+
+@pytest.mark.parametrize("who", ["carol", "olga"])
+def test_firm_wide_roles_get_no_call_lists(published: Cast, who: str) -> None:
+    """Compliance and ops do not call clients: their home has the client search, not the
+    account managers' call lists (over the whole firm those sorted every score of the night)."""
+    browser = signed_in(getattr(published, who))
+    with CaptureQueriesContext(connection) as queries:
+        page = browser.get("/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "At risk: call first" not in text
+    assert escape(published.mike_client.name) in text  # the firm's clients are still listed
+    assert not [q for q in queries.captured_queries if "retention_churnscore" in q["sql"]]
+    assert not [q for q in queries.captured_queries if "retention_clientactivity" in q["sql"]]

@@ -135,11 +135,11 @@ def test_home_query_count_does_not_grow_with_the_book(client, cast, django_asser
     factories.ClientFactory.create_batch(book_size - 1, account_manager=cast.alice)
     client.force_login(cast.alice.user)
 
-    # session, user, roles, counts, page count, page rows (branch and manager joined), the
+    # session, user, roles, counts (also the page count: no search), page rows (branch and manager joined), the
     # published scores (nothing published here: the work lists stay empty), today's tasks; the
     # book panels: the night's tier date (none: no glance), reactivation date and list,
     # birthdays, ID documents, assessments, complaints
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(14):
         response = client.get(HOME)
 
     assert len(response.context["page"].object_list) == book_size

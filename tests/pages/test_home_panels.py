@@ -260,7 +260,7 @@ def test_home_with_the_night_and_panels_has_a_fixed_query_count(client, night, d
     # today's tasks; the night's tier date, tiers and assets, commission, dormant, reactivation
     # date and list, birthdays, ID documents, assessments, complaints (about to go dormant is
     # empty here: its list is one more query when activity rows say so)
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(19):
         response = client.get(HOME)
 
     assert response.status_code == 200

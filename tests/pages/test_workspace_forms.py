@@ -451,7 +451,7 @@ def test_home_query_count_does_not_grow_with_the_tasks(cast: Cast, django_assert
 
     # session, user, roles, counts, page count, page rows, published generations, today's tasks,
     # the book panels (tier date, reactivation date and list, birthdays, KYC x2, complaints)
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(14):
         response = browser.get(HOME)
 
     assert len(response.context["today_tasks"]) == min(tasks, 20)
