@@ -113,7 +113,7 @@ def test_the_page_query_is_one_row_value_comparison(cast: Cast, tied_trades: set
     page_sql = ctx.captured_queries[-1]["sql"]
     # The ledger's page finds its keys in a sub-select (the row comparison and the LIMIT are
     # there), then reads those rows with their joins.
-    keys = re.search(r'IN \(SELECT (.*?) LIMIT 51\)', page_sql)
+    keys = re.search(r"IN \(SELECT (.*?) LIMIT 51\)", page_sql)
     assert keys is not None, page_sql
     assert '(U0."executed_at", U0."id") <' in keys.group(1).replace('"U0"', "U0")
     assert "OFFSET" not in page_sql.upper()
