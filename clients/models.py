@@ -336,7 +336,10 @@ class Trade(models.Model):
         BUY = "buy", _("Buy")
         SELL = "sell", _("Sell")
 
-    trade_id = models.CharField(max_length=40, unique=True, help_text="External trade id: the idempotency key.")
+    # Unique by the Meta constraint `clients_trade_trade_id_key`, not `unique=True`: that would
+    # also give PostgreSQL a second, `varchar_pattern_ops` index for LIKE 'prefix%', which no
+    # query of the ledger uses (trade ids are looked up whole) and every insert paid for.
+    trade_id = models.CharField(max_length=40, help_text="External trade id: the idempotency key.")
     # The (client, executed_at) index serves lookups by client; no separate FK index.
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="trades", db_index=False)
     executed_at = models.DateTimeField()
@@ -348,12 +351,17 @@ class Trade(models.Model):
     commission = models.DecimalField(max_digits=16, decimal_places=2, help_text="Negated on a reversal.")
     channel = models.CharField(max_length=12, choices=Channel.choices)
     realized_pnl = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
-    reverses = models.OneToOneField(
+    # A trade is reversed at most once: the partial unique constraint
+    # `trade_reversed_at_most_once` (only reversing rows have an entry; a OneToOneField's full
+    # unique index also held one NULL entry per original trade, i.e. nearly every row).
+    # `reversed_by` is therefore a reverse foreign key: at most one row, by that constraint.
+    reverses = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="reversed_by",
+        db_index=False,
         help_text="The trade this row cancels.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -363,6 +371,10 @@ class Trade(models.Model):
     class Meta:
         ordering = ["-executed_at", "-id"]
         constraints = [
+            models.UniqueConstraint(fields=["trade_id"], name="clients_trade_trade_id_key"),
+            models.UniqueConstraint(
+                fields=["reverses"], condition=Q(reverses__isnull=False), name="trade_reversed_at_most_once"
+            ),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_quantity_positive"),
             models.CheckConstraint(condition=Q(price__gte=0), name="trade_price_not_negative"),
             models.CheckConstraint(
@@ -373,6 +385,12 @@ class Trade(models.Model):
             models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="trade_side_valid"),
             models.CheckConstraint(condition=Q(channel__in=Channel.values), name="trade_channel_valid"),
         ]
+        # Every index here is paid on each ledger insert (the nightly import), so each has a reader:
+        # executed_at: the firm-wide trade list's keyset pages (ORDER BY executed_at, id) and the
+        # period reads (metrics snapshot, retention inputs, needs); a BRIN index would serve the
+        # ranges but not the ordered pages. (client, executed_at): everything per client. The
+        # instrument FK's own index: "trades in this instrument" and the check that an instrument
+        # is unreferenced before a delete (the FK's and PROTECT's), a full scan without it.
         indexes = [
             models.Index(fields=["executed_at"], name="trade_executed_at"),
             models.Index(fields=["client", "executed_at"], name="trade_client_executed_at"),

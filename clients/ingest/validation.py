@@ -73,15 +73,27 @@ class ReferenceCache:
         return [get(k) if k else None for k in keys]
 
 
+# Separates the keys of one lookup sent as a single text (see _fetch_ids): ASCII "unit separator".
+_KEY_SEPARATOR = "\x1f"
+
+
 def _fetch_ids(reference: Reference, keys: set[str]) -> dict[str, int]:
     model = reference.model
     if is_postgres():
         table = connection.ops.quote_name(model._meta.db_table)
         column = connection.ops.quote_name(model._meta.get_field(reference.lookup).column)
+        # The keys go as one text split by the server, not as an array parameter: the driver
+        # quotes an array element by element in Python (~2x the query's time for 100,000 keys).
+        # A key holding the separator itself (never a real client number or symbol) falls back.
+        joined = _KEY_SEPARATOR.join(keys)
+        if joined.count(_KEY_SEPARATOR) == len(keys) - 1:
+            condition, param = "ANY(string_to_array(%s, chr(31)))", joined
+        else:
+            condition, param = "ANY(%s)", list(keys)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT {column}, id FROM {table} WHERE {column} = ANY(%s)",  # noqa: S608 - quoted identifiers
-                [list(keys)],
+                f"SELECT {column}, id FROM {table} WHERE {column} = {condition}",  # noqa: S608 - quoted identifiers
+                [param],
             )
             return dict(cursor.fetchall())
     found: dict[str, int] = {}

@@ -20,6 +20,9 @@ tuple `("<app>", "<name>")` (the form MigrationExecutor targets take). The data 
   search (RunPython, PostgreSQL only). Test: test_clients_0005_trigram_indexes, here.
 - retention.0003_client_opened_on_index: an index on clients_client.opened_on (RunSQL).
   Test: test_retention_0003_opened_on_index, here.
+- clients.0006_trade_ledger_lighter_indexes: the ledger's reversal rule becomes a partial unique
+  index built concurrently, and trade_id's pattern index goes (RunPython, PostgreSQL; the
+  schema editor elsewhere). Test: test_clients_0006_trade_ledger_lighter_indexes, here.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ SEGMENTATION_0001 = ("segmentation", "0001_initial")
 CLIENTS_0003 = ("clients", "0003_kyc_id_number_encrypted")
 CLIENTS_0004 = ("clients", "0004_client_assignment_history")
 CLIENTS_0005 = ("clients", "0005_client_name_trigram_index")
+CLIENTS_0006 = ("clients", "0006_trade_ledger_lighter_indexes")
 RETENTION_0002 = ("retention", "0002_work")
 RETENTION_0003 = ("retention", "0003_client_opened_on_index")
 
@@ -317,3 +321,55 @@ def test_retention_0003_opened_on_index(first_release_db):
     pg.dbtool(dbname, "migrate", ":".join(RETENTION_0002))
     with pg.connect(dbname) as conn:
         assert "client_opened_on" not in _indexes(conn, "clients_client")
+
+
+def _reverse_one(conn: psycopg.Connection, original: int, trade_id: str) -> None:
+    conn.execute(
+        "INSERT INTO clients_trade (trade_id, client_id, executed_at, instrument_id, side, quantity, price, amount,"
+        " commission, channel, created_at, reverses_id) SELECT %s, client_id, executed_at, instrument_id, side,"
+        " quantity, price, -amount, -commission, channel, created_at, id FROM clients_trade WHERE id = %s",
+        [trade_id, original],
+    )
+
+
+@pytest.mark.postgres
+def test_clients_0006_trade_ledger_lighter_indexes(first_release_db):
+    dbname = first_release_db
+    pg.dbtool(dbname, "migrate", ":".join(CLIENTS_0005))
+    with pg.connect(dbname) as conn:
+        before = _indexes(conn, "clients_trade")
+        assert "clients_trade_reverses_id_key" in before
+        assert any("varchar_pattern_ops" in definition for definition in before.values())
+        trades = conn.execute("SELECT count(*), count(reverses_id) FROM clients_trade").fetchone()
+        assert trades[0] > 6000
+
+    pg.dbtool(dbname, "migrate", ":".join(CLIENTS_0006))
+    with pg.connect(dbname) as conn:
+        after = _indexes(conn, "clients_trade")
+        assert "clients_trade_reverses_id_key" not in after
+        assert not any("varchar_pattern_ops" in definition for definition in after.values())
+        assert after["trade_reversed_at_most_once"].endswith("(reverses_id) WHERE (reverses_id IS NOT NULL)")
+        assert "UNIQUE" in after["trade_reversed_at_most_once"]
+        assert "UNIQUE" in after["clients_trade_trade_id_key"]
+        valid = conn.execute(
+            "SELECT bool_and(i.indisvalid) FROM pg_index i WHERE i.indrelid = 'clients_trade'::regclass"
+        ).fetchone()[0]
+        assert valid
+        assert conn.execute("SELECT count(*), count(reverses_id) FROM clients_trade").fetchone() == trades
+        # The rule holds on the upgraded ledger: a trade is reversed once, a second time is refused.
+        original = conn.execute(
+            "SELECT t.id FROM clients_trade t WHERE t.reverses_id IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM clients_trade r WHERE r.reverses_id = t.id) ORDER BY t.id LIMIT 1"
+        ).fetchone()[0]
+        with conn.transaction(force_rollback=True):
+            _reverse_one(conn, original, "MIG0006-R1")
+            with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():
+                _reverse_one(conn, original, "MIG0006-R2")
+        if trades[1]:  # an existing reversal cannot be repeated either
+            reversed_id = conn.execute("SELECT reverses_id FROM clients_trade WHERE reverses_id IS NOT NULL LIMIT 1")
+            with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():
+                _reverse_one(conn, reversed_id.fetchone()[0], "MIG0006-R3")
+
+    pg.dbtool(dbname, "migrate", ":".join(CLIENTS_0005))
+    with pg.connect(dbname) as conn:
+        assert _indexes(conn, "clients_trade") == before
