@@ -388,12 +388,13 @@ class Trade(models.Model):
         # Every index here is paid on each ledger insert (the nightly import), so each has a reader:
         # executed_at: the firm-wide trade list's keyset pages (ORDER BY executed_at, id) and the
         # period reads (metrics snapshot, retention inputs, needs); a BRIN index would serve the
-        # ranges but not the ordered pages. (client, executed_at): everything per client. The
+        # ranges but not the ordered pages. (client, executed_at, id): everything per client. The
         # instrument FK's own index: "trades in this instrument" and the check that an instrument
-        # is unreferenced before a delete (the FK's and PROTECT's), a full scan without it.
+        # is unreferenced before a delete (the FK's and PROTECT's), a full scan without it. The id in
+        # the per-client index lets a book's ledger page find its keys from the index alone.
         indexes = [
             models.Index(fields=["executed_at"], name="trade_executed_at"),
-            models.Index(fields=["client", "executed_at"], name="trade_client_executed_at"),
+            models.Index(fields=["client", "executed_at", "id"], name="trade_client_time_id"),
         ]
 
     def __str__(self) -> str:

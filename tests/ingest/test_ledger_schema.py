@@ -70,7 +70,7 @@ def test_the_ledger_maintains_these_indexes_and_no_other() -> None:
         "clients_trade_pkey": "btree (id)",
         "clients_trade_trade_id_key": "btree (trade_id)",
         "trade_reversed_at_most_once": "btree (reverses_id) WHERE (reverses_id IS NOT NULL)",
-        "trade_client_executed_at": "btree (client_id, executed_at)",
+        "trade_client_time_id": "btree (client_id, executed_at, id)",
         "trade_executed_at": "btree (executed_at)",
         instrument: "btree (instrument_id)",
     }

@@ -23,6 +23,9 @@ tuple `("<app>", "<name>")` (the form MigrationExecutor targets take). The data 
 - clients.0006_trade_ledger_lighter_indexes: the ledger's reversal rule becomes a partial unique
   index built concurrently, and trade_id's pattern index goes (RunPython, PostgreSQL; the
   schema editor elsewhere). Test: test_clients_0006_trade_ledger_lighter_indexes, here.
+- clients.0007_trade_client_time_id_index: the per-client ledger index gains the id, built and
+  swapped concurrently (RunPython, PostgreSQL; the schema editor elsewhere). Test:
+  test_clients_0007_trade_client_time_id_index, here.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ CLIENTS_0003 = ("clients", "0003_kyc_id_number_encrypted")
 CLIENTS_0004 = ("clients", "0004_client_assignment_history")
 CLIENTS_0005 = ("clients", "0005_client_name_trigram_index")
 CLIENTS_0006 = ("clients", "0006_trade_ledger_lighter_indexes")
+CLIENTS_0007 = ("clients", "0007_trade_client_time_id_index")
 RETENTION_0002 = ("retention", "0002_work")
 RETENTION_0003 = ("retention", "0003_client_opened_on_index")
 
@@ -373,3 +377,36 @@ def test_clients_0006_trade_ledger_lighter_indexes(first_release_db):
     pg.dbtool(dbname, "migrate", ":".join(CLIENTS_0005))
     with pg.connect(dbname) as conn:
         assert _indexes(conn, "clients_trade") == before
+
+
+@pytest.mark.postgres
+def test_clients_0007_trade_client_time_id_index(first_release_db):
+    dbname = first_release_db
+    pg.dbtool(dbname, "migrate", ":".join(CLIENTS_0006))
+    with pg.connect(dbname) as conn:
+        before = _indexes(conn, "clients_trade")
+        assert "(client_id, executed_at)" in before["trade_client_executed_at"]
+        assert "trade_client_time_id" not in before
+        client = conn.execute("SELECT client_id FROM clients_trade GROUP BY client_id ORDER BY count(*) DESC LIMIT 1")
+        client_id = client.fetchone()[0]
+        page = "SELECT id FROM clients_trade WHERE client_id = %s ORDER BY executed_at DESC, id DESC LIMIT 5"
+        rows = conn.execute(page, [client_id]).fetchall()
+
+    pg.dbtool(dbname, "migrate", ":".join(CLIENTS_0007))
+    with pg.connect(dbname) as conn:
+        after = _indexes(conn, "clients_trade")
+        assert "(client_id, executed_at, id)" in after["trade_client_time_id"]
+        assert "trade_client_executed_at" not in after
+        conn.execute("VACUUM clients_trade")  # all-visible pages: the keys come from the index alone
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SET enable_bitmapscan = off")
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + page, [client_id]))
+        assert "Index Only Scan" in plan, plan
+        assert "trade_client_time_id" in plan, plan
+        assert conn.execute(page, [client_id]).fetchall() == rows
+
+    pg.dbtool(dbname, "migrate", ":".join(CLIENTS_0006))
+    with pg.connect(dbname) as conn:
+        back = _indexes(conn, "clients_trade")
+        assert "(client_id, executed_at)" in back["trade_client_executed_at"]
+        assert "trade_client_time_id" not in back
