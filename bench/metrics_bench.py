@@ -1,7 +1,8 @@
-"""Benchmark of the nightly metrics stage against the segmentation stages, in the same run.
+"""Benchmark of the nightly metrics stage against the tier stage, in the same run, in the steady
+state of the nightly (every night runs, so the segment history covers the period start).
 
-    DATABASE_URL=postgres://brokercrm:brokercrm@127.0.0.1:5432/h_fb_bench \\
-        .venv/bin/python bench/metrics_bench.py --as-of 2026-11-20 --seed-feedback
+    DATABASE_URL=postgres://brokercrm:brokercrm@127.0.0.1:5432/h_load_big \\
+        .venv/bin/python bench/metrics_bench.py --as-of 2026-11-22 --seed-feedback
 
 On a database seeded with bench/seed_large.py (and migrated), it:
 
@@ -9,15 +10,26 @@ On a database seeded with bench/seed_large.py (and migrated), it:
    survey answers for ~5% (CSAT and NPS), dated in the 120 days up to the as-of date, through
    one INSERT ... SELECT each (the demo seeder writes no feedback), and 24 months of marketing
    spend;
-2. runs one nightly run of the as-of date with the segmentation stages (rollup, tiers,
-   reactivation, needs) and the metrics stage, Celery eager in this process (REDIS_URL unset);
-3. prints each stage's wall-clock time from its StageRun record (the scoring stages dormancy and
-   churn run too, as in the real night) and the ratios
-   metrics / segmentation stages (target <= 1.0), plus metrics / tiers for reference;
-4. runs the metrics stage once more (the same date: idempotent) and checks the stored rows
-   did not change.
+2. builds the steady state, NOT measured: the dormancy stage of the nights S - (N - 1) .. S, with
+   S = D - 30 the period start and N = --history-nights (default 2). The first of them starts a
+   chain in the segment history (a baseline: every client) unless one continues, the others
+   record only the clients whose segment changed, as every night does. (A real chain holds up
+   to segment_log.CHECKPOINT_NIGHTS change sets; the rows a read replays are printed.)
+   --reuse-history skips this when a previous run of the benchmark recorded S already.
+3. runs ONE nightly run of D, measured, Celery eager in this process (REDIS_URL unset): rollup,
+   tiers, dormancy (records D in the history), churn (stores the model CLV per client), metrics.
+   --full-night adds reactivation and needs, as in the real night (needs takes minutes);
+4. prints each stage's wall-clock time from its StageRun record and the ratio metrics / tiers
+   (target <= 1.0);
+5. runs the metrics stage of D again (the same date: idempotent) and checks the stored rows did
+   not change;
+6. prints the cold figure: the metrics stage of D without the segment history (the segments of S
+   computed from the rollup, as on a first night or after a gap), and checks it stores the same
+   rows;
+7. prints where the steady stage's time goes (reads, segments of S, model CLV, pandas).
 
-It writes only the apps' own tables (rollup, tiers, needs, feedback, metrics, run records).
+It writes only the apps' own tables (rollup, tiers, activity, churn scores, segment history,
+feedback, metrics, run records). The run leaves D's results published.
 """
 
 from __future__ import annotations
@@ -33,7 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokercrm.settings.local")
 
-SEGMENTATION = ["rollup", "tiers", "reactivation", "needs"]
+SEGMENTATION = ["rollup", "tiers"]
+FULL_NIGHT = ["reactivation", "needs"]
 # The scoring stages run between them in the real night (the metrics stage reads their rows).
 SCORING = ["dormancy", "churn"]
 
@@ -92,10 +105,35 @@ def seed_feedback(as_of: dt.date) -> None:
     print(f"seeded {complaints:,} complaints, {answers:,} survey answers and 24 months of marketing spend")
 
 
+def stored_values(as_of: dt.date) -> list:
+    from metrics.models import MetricValue
+
+    return sorted(MetricValue.objects.filter(as_of=as_of).values_list("definition_id", "dimension", "key", "value"))
+
+
+def run_stages(as_of: dt.date, stages: list[str]):
+    from brokercrm.models import RunStatus, StageRun
+    from brokercrm.nightly.orchestration import nightly_run_start
+
+    run = nightly_run_start(as_of=as_of, stages=stages, trigger="test", force_lock=True)
+    run.refresh_from_db()
+    if run.status != RunStatus.SUCCEEDED:
+        sys.exit(f"run of {as_of} failed: {run.error[:2000]}")
+    return {
+        stage.name: (stage.finished_at - stage.started_at).total_seconds()
+        for stage in StageRun.objects.filter(run=run, attempt=run.attempt)
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--as-of", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--seed-feedback", action="store_true", help="(re)write synthetic complaints and answers")
+    parser.add_argument("--history-nights", type=int, default=2, help="nights recorded up to S before D (>= 1)")
+    parser.add_argument("--full-night", action="store_true", help="also run reactivation and needs")
+    parser.add_argument(
+        "--reuse-history", action="store_true", help="skip step 2 when S is already recorded (a previous run of this)"
+    )
     args = parser.parse_args()
 
     import django
@@ -108,10 +146,10 @@ def main() -> None:
         sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
     if settings.REDIS_URL:
         sys.exit("Unset REDIS_URL: the stages run eagerly in this process.")
-    from brokercrm.models import RunStatus, StageRun
-    from brokercrm.nightly.orchestration import nightly_run_start
-    from metrics.models import MetricValue
+    from metrics import definitions
     from metrics.snapshot import snapshot_compute
+    from retention import segment_log
+    from retention.models import SegmentLogDate
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM clients_client")
@@ -127,63 +165,79 @@ def main() -> None:
     # The rollup catches up first (not measured): a nightly run reads one new day, not the
     # whole ledger of a freshly seeded database.
     activity_rollup()
-    started = time.perf_counter()
-    run = nightly_run_start(
-        as_of=args.as_of, stages=[*SEGMENTATION, *SCORING, "metrics"], trigger="test", force_lock=True
-    )
-    run.refresh_from_db()
-    total = time.perf_counter() - started
-    if run.status != RunStatus.SUCCEEDED:
-        sys.exit(f"run failed: {run.error[:2000]}")
-    stages = {
-        stage.name: (stage.finished_at - stage.started_at).total_seconds()
-        for stage in StageRun.objects.filter(run=run, attempt=run.attempt)
-    }
-    print("\nstage times (one nightly run, same database)")
-    for name in [*SEGMENTATION, *SCORING, "metrics"]:
-        print(f"  {name:<14} {stages.get(name, float('nan')):8.2f} s")
-    segmentation = sum(stages.get(name, 0.0) for name in SEGMENTATION)
-    metrics = stages["metrics"]
-    print(f"  whole run      {total:8.2f} s")
-    print("\nsummary")
-    print(f"  segmentation stages {segmentation:8.2f} s")
-    print(f"  metrics stage       {metrics:8.2f} s   ratio {metrics / segmentation:5.2f}  (<= 1.0)")
-    print(f"  metrics / tiers stage alone        ratio {metrics / stages['tiers']:5.2f}")
-    scoring = sum(stages.get(name, 0.0) for name in SCORING)
-    print(f"  scoring stages (dormancy + churn) {scoring:8.2f} s   ratio {scoring / segmentation:5.2f}  (<= 2.0)")
-    tier_step = stages["tiers"] + stages["reactivation"]
-    print(f"  scoring / (tiers + reactivation)   ratio {scoring / tier_step:5.2f}")
-    print(f"  metrics / (tiers + reactivation)   ratio {metrics / tier_step:5.2f}")
+    start = args.as_of - dt.timedelta(days=definitions.PERIOD_DAYS)
+    reuse = args.reuse_history and segment_log._chain(start) is not None
+    if reuse:
+        print(f"\nsteady state: the segment history of S = {start} recorded by a previous run is reused")
+    else:
+        print(f"\nsteady state (not measured): the dormancy stage of {args.history_nights} night(s) up to S = {start}")
+    for back in range(args.history_nights - 1 if not reuse else -1, -1, -1):
+        night = start - dt.timedelta(days=back)
+        started = time.perf_counter()
+        run_stages(night, ["dormancy"])
+        entry = SegmentLogDate.objects.get(as_of=night)
+        kind = "baseline" if entry.base is None else f"changes since {entry.base}"
+        print(f"  {night}: recorded {entry.rows:,} rows ({kind}) in {time.perf_counter() - started:6.1f} s")
+    entry = SegmentLogDate.objects.get(as_of=start)
+    print(f"  a read of S replays {entry.chain_rows:,} rows (baseline + {entry.depth} change set(s))")
 
-    before = sorted(
-        MetricValue.objects.filter(as_of=args.as_of).values_list("definition_id", "dimension", "key", "value")
-    )
+    stages_run = [*SEGMENTATION, *(FULL_NIGHT if args.full_night else []), *SCORING, "metrics"]
+    started = time.perf_counter()
+    stages = run_stages(args.as_of, stages_run)
+    total = time.perf_counter() - started
+    entry = SegmentLogDate.objects.get(as_of=args.as_of)
+    print(f"\nstage times (one nightly run of {args.as_of}, measured)")
+    for name in stages_run:
+        print(f"  {name:<14} {stages.get(name, float('nan')):8.2f} s")
+    print(f"  whole run      {total:8.2f} s")
+    print(f"  (the dormancy stage recorded {entry.rows:,} changed segments of {args.as_of} against {entry.base})")
+    metrics, tiers = stages["metrics"], stages["tiers"]
+    print("\nsummary")
+    print(f"  tier stage                {tiers:8.2f} s")
+    print(f"  metrics stage (steady)    {metrics:8.2f} s   ratio to tiers {metrics / tiers:5.2f}  (<= 1.0)")
+
+    before = stored_values(args.as_of)
     started = time.perf_counter()
     result = snapshot_compute(as_of=args.as_of)
     again = time.perf_counter() - started
-    after = sorted(
-        MetricValue.objects.filter(as_of=args.as_of).values_list("definition_id", "dimension", "key", "value")
+    after = stored_values(args.as_of)
+    print(
+        f"  metrics again (same date) {again:8.2f} s   {result.rows:,} rows, identical: {before == after}, "
+        f"changed values: {result.detail.get('recomputed', {}).get('changed_values')}"
     )
-    print(f"  metrics again (same date)   {again:8.2f} s, {result.rows:,} rows, identical: {before == after}")
     print(f"  left out: {result.detail['left_out']}")
 
-    # Where the metrics stage's time goes: the retention recomputations (activity segments on
-    # S and D, model CLV) against the stage's own reads and pandas.
-    from metrics import snapshot
-
-    real = snapshot.optional_source
-    started = time.perf_counter()
-    snapshot.compute(args.as_of)
-    with_sources = time.perf_counter() - started
-    snapshot.optional_source = lambda name: None
+    real = segment_log.segments_on
+    segment_log.segments_on = lambda as_of: None
     try:
         started = time.perf_counter()
-        snapshot.compute(args.as_of)
-        own = time.perf_counter() - started
+        result = snapshot_compute(as_of=args.as_of)
+        cold = time.perf_counter() - started
     finally:
-        snapshot.optional_source = real
-    print(f"  compute, with retention sources     {with_sources:8.2f} s")
-    print(f"  compute, own reads and pandas only  {own:8.2f} s   ratio to tiers {own / stages['tiers']:5.2f}")
+        segment_log.segments_on = real
+    cold_values = stored_values(args.as_of)
+    print(
+        f"  metrics stage (cold: no segment history, S computed) {cold:8.2f} s   ratio to tiers {cold / tiers:5.2f}, "
+        f"identical: {cold_values == before}"
+    )
+
+    # Where the steady stage's time goes.
+    from metrics import snapshot
+    from retention import selectors
+
+    def timed(label: str, function, *arguments, **keywords):
+        started = time.perf_counter()
+        value = function(*arguments, **keywords)
+        print(f"    {label:<40} {time.perf_counter() - started:6.2f} s")
+        return value
+
+    print("  breakdown (steady, each part alone)")
+    timed("book, tiers, losers, feedback (build_book)", snapshot.build_book, args.as_of, fast=True)
+    timed("segments of S (history)", selectors.activity_segments, start)
+    timed("segments of D (published rows)", selectors.activity_segments, args.as_of)
+    timed("model CLV (published churn scores)", selectors.model_clv, args.as_of)
+    timed("spend", snapshot.read_spend, args.as_of)
+    timed("compute (all of the above + pandas)", snapshot.compute, args.as_of)
 
 
 if __name__ == "__main__":

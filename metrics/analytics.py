@@ -111,11 +111,25 @@ def _labels(dimension: str, keys: np.ndarray | pd.Index) -> list[str]:
 
 
 def _sum_by_key(frame: pd.DataFrame, dimension: str, columns: list[str], *, cohort: bool = False) -> pd.DataFrame:
+    """Per key (sorted): the sums of integer `columns`, exact (np.bincount adds in float64,
+    exact below 2^53; the rows are counts and cents), without copying the frame."""
     mask, keys = _keys(frame, dimension, cohort=cohort)
-    values = frame[columns] if mask is None else frame[columns][mask]
-    result = values.groupby(keys, sort=True).sum()
-    result.index = _labels(dimension, result.index)
-    return result
+    if len(keys) and keys.min() >= 0 and keys.max() <= max(4 * len(keys), 1 << 16):
+        # Small non-negative keys (tier codes, ids): bin by the key itself, no sort.
+        present = np.bincount(keys)
+        unique = np.flatnonzero(present)
+        bins, size = keys, len(present)
+    else:
+        unique, bins = np.unique(keys, return_inverse=True)
+        size = len(unique)
+    sums = {}
+    for column in columns:
+        values = frame[column].to_numpy(dtype="int64")
+        if mask is not None:
+            values = values[mask]
+        total = np.bincount(bins, weights=values, minlength=size)
+        sums[column] = total[unique] if bins is keys else total
+    return pd.DataFrame(sums, index=_labels(dimension, unique), columns=columns)
 
 
 def _mean_parts(frame: pd.DataFrame, dimension: str, column: str) -> pd.DataFrame:
@@ -137,7 +151,10 @@ def _top_share(population: pd.DataFrame, dimension: str) -> pd.DataFrame:
         commission, client_ids = commission[mask], client_ids[mask]
     if len(keys) == 0:
         return pd.DataFrame({"top": [], "total": []}, dtype="float64")
-    order = np.lexsort((client_ids, -commission, keys))
+    # By key, then commission descending, then client id: the (commission, id) order is total,
+    # so sorting by it first and then stably by key gives the same order as one 3-key lexsort.
+    order = np.lexsort((client_ids, -commission))
+    order = order[np.argsort(keys[order], kind="stable")]
     keys, commission = keys[order], commission[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
@@ -180,6 +197,13 @@ POPULATION_COLUMNS = [
 COHORT_COLUMNS = ["open_start", "retained", "alive_start", "lost", "lost_commission_cents"]
 
 
+def _tier_keys(frame: pd.DataFrame, column: str) -> np.ndarray:
+    given = f"{column}_key"
+    if given in frame.columns:
+        return frame[given].to_numpy(dtype="int64")
+    return frame[column].map(TIER_KEYS).astype("int64").to_numpy()
+
+
 def metric_rows(
     book: pd.DataFrame,
     complaint_times: pd.DataFrame,
@@ -201,15 +225,21 @@ def metric_rows(
     Start-cohort metrics (retention, churn, cost of churn) group the clients at period start
     by their tier on S; everything else groups by the tier on D.
     """
+    # tier_key / tier_start_key: TIER_KEYS of tier / tier_start, given by the caller when it has
+    # them (the nightly book: the tier codes themselves), else mapped from the text here.
     book = book.assign(
         retained=((book["open_start"] == 1) & (book["open_end"] == 1)).astype("int64"),
-        tier_key=book["tier"].map(TIER_KEYS).astype("int64"),
-        tier_start_key=book["tier_start"].map(TIER_KEYS).astype("int64"),
+        tier_key=_tier_keys(book, "tier"),
+        tier_start_key=_tier_keys(book, "tier_start"),
         one=1,
     )
-    complaint_times = complaint_times.assign(tier_key=complaint_times["tier"].map(TIER_KEYS).astype("int64"))
+    complaint_times = complaint_times.assign(tier_key=_tier_keys(complaint_times, "tier"))
     if not with_segments:
         book = book.assign(**dict.fromkeys(SEGMENT_COLUMNS, 0))
+    # Only the numeric columns used below (the text columns are the costly ones to copy).
+    used = ["client_id", "tier_key", "tier_start_key", "tenure_days", "one", "account_manager_id", "branch_id"]
+    used += [*POPULATION_COLUMNS, *COHORT_COLUMNS, *(["clv"] if with_clv else [])]
+    book = book[list(dict.fromkeys(column for column in used if column in book.columns))]
     population = book[book["open_end"] == 1]
     total_commission = float(population["commission_cents"].sum())
     rows: list[dict] = []

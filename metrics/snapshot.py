@@ -6,13 +6,16 @@ transaction. Re-running D replaces D's rows of the same versions and nothing els
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from importlib import import_module
 
 import numpy as np
 import pandas as pd
-from django.db import connection, models, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db import DatabaseError, connection, connections, models, transaction
+from django.db.models import Count, Max, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -26,10 +29,24 @@ from metrics import analytics
 from metrics import definitions as d
 from metrics.models import KpiSnapshot, MarketingSpend, MetricValue
 from metrics.services import definitions_effective, definitions_sync
-from segmentation.models import ClientDailyActivity
+from segmentation.models import ClientDailyActivity, ResultSet, RollupWatermark
+from segmentation.publish import published
 from segmentation.tiering import tiers_at
 
 TIER_NAMES = {1: "vip", 2: "major", 3: "ordinary", 4: "small"}
+BOOK_COLUMNS = [
+    "client_id",
+    "account_manager_id",
+    "branch_id",
+    "open_start",
+    "open_end",
+    "new",
+    "tenure_days",
+    "commission_cents",
+    "trades_year",
+    "trades_period",
+]
+ROLLUP_WATERMARK = "trade_rollup"
 SEGMENT_METRICS = ("churn_rate", "dormancy_rate", "cost_of_churn")
 
 
@@ -43,8 +60,29 @@ def _days_between(later: str, earlier: str) -> str:
     return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
 
 
-def read_book(as_of: dt.date) -> pd.DataFrame:
-    """Every client opened on or before D with flags, lifetime and trading sums (one query)."""
+def published_activity(as_of: dt.date) -> int | None:
+    """The generation of the published activity rows (the dormancy stage) when they are of `as_of`."""
+    result = published(ResultSet.Kind.ACTIVITY)
+    if result is None or result.as_of != as_of or result.generation is None:
+        return None
+    return result.generation
+
+
+def read_book(
+    as_of: dt.date,
+    *,
+    activity_generation: int | None = None,
+    churn_generation: int | None = None,
+    client_range: tuple[int, int] | None = None,
+) -> pd.DataFrame:
+    """Every client opened on or before D with flags, lifetime and trading sums (one query).
+
+    The year's commission and trades come from the rollup, or, given `activity_generation` (the
+    dormancy stage's rows of D, published the same night), from its `commission_year` and
+    `trades_year`: the same sums over the same 365 days ending on D (tested), without reading a
+    year of the rollup. The period's trades then come from read_period_trades."""
+    if activity_generation is not None:
+        return _read_book_from_activity(as_of, activity_generation, churn_generation, client_range)
     start = as_of - dt.timedelta(days=d.PERIOD_DAYS)
     window_first = as_of - dt.timedelta(days=d.VALUE_WINDOW_DAYS - 1)
     clients, activity = _q(Client._meta.db_table), _q(ClientDailyActivity._meta.db_table)
@@ -70,21 +108,106 @@ def read_book(as_of: dt.date) -> pd.DataFrame:
         "WHERE c.opened_on <= %s"
     )
     params = [start, start, as_of, start, as_of, as_of, start, window_first, as_of, end, end, as_of]
-    columns = [
-        "client_id",
-        "account_manager_id",
-        "branch_id",
-        "open_start",
-        "open_end",
-        "new",
-        "tenure_days",
-        "commission_cents",
-        "trades_year",
-        "trades_period",
-    ]
+    columns = BOOK_COLUMNS
     with session_work_mem(), transaction.atomic():
         frame = read_frame(sql, params, columns)
     return frame.astype(dict.fromkeys(columns, "int64"))
+
+
+def _assignment_sql(as_of: dt.date) -> tuple[str, str, str, list]:
+    """(manager column, branch column, join) of the assignment at the end of D, and its params."""
+    end = sql_datetime(day_end(as_of))
+    assignments = _q(ClientAssignment._meta.db_table)
+    manager = "COALESCE(CASE WHEN h.id IS NULL THEN c.account_manager_id ELSE h.account_manager_id END, -1)"
+    branch = "CASE WHEN h.id IS NULL THEN c.branch_id ELSE h.branch_id END"
+    join = (
+        f"LEFT JOIN {assignments} h ON h.client_id = c.id AND (h.valid_from IS NULL OR h.valid_from < %s) "
+        "AND (h.valid_to IS NULL OR h.valid_to >= %s) "
+    )
+    return manager, branch, join, [end, end]
+
+
+def _read_book_from_activity(
+    as_of: dt.date, generation: int, churn_generation: int | None, client_range: tuple[int, int] | None = None
+) -> pd.DataFrame:
+    """read_book from D's published activity rows, with `segment_end` (their segment, the rows
+    activity_segments(D) returns) and, given `churn_generation`, `clv` (the rows model_clv(D)
+    returns, see retention.selectors.model_clv_generation): one query, no merges."""
+    from retention import segment_log, selectors
+    from retention.models import ChurnScore, ClientActivity
+
+    start = as_of - dt.timedelta(days=d.PERIOD_DAYS)
+    clients, activity = _q(Client._meta.db_table), _q(ClientActivity._meta.db_table)
+    manager, branch, join, join_params = _assignment_sql(as_of)
+    last_day = "(CASE WHEN c.closed_on IS NOT NULL AND c.closed_on < %s THEN c.closed_on ELSE %s END)"
+    # open_start, open_end and new packed in one column (bits 1, 2, 4): fewer arrays to move.
+    flags = (
+        "(CASE WHEN c.opened_on <= %s AND (c.closed_on IS NULL OR c.closed_on > %s) THEN 1 ELSE 0 END "
+        "+ CASE WHEN c.closed_on IS NULL OR c.closed_on > %s THEN 2 ELSE 0 END "
+        "+ CASE WHEN c.opened_on > %s THEN 4 ELSE 0 END)"
+    )
+    clv_column, clv_join, clv_params = "", "", []
+    if churn_generation is not None:
+        clv_column = f", {selectors.clv_sql('s.clv')}"
+        clv_join = f"LEFT JOIN {_q(ChurnScore._meta.db_table)} s ON s.generation = %s AND s.client_id = c.id "
+        clv_params = [churn_generation]
+    sql = (
+        f"SELECT c.id, {manager}, {branch}, {flags}, {_days_between(last_day, 'c.opened_on')}, "  # noqa: S608
+        "CAST(ROUND(COALESCE(a.commission_year, 0) * 100) AS BIGINT), COALESCE(a.trades_year, 0), "
+        f"{segment_log.code_sql('a.segment')}{clv_column} "
+        f"FROM {clients} c LEFT JOIN {activity} a ON a.generation = %s AND a.client_id = c.id "
+        f"{clv_join}{join}WHERE c.opened_on <= %s{' AND c.id >= %s AND c.id <= %s' if client_range else ''}"
+    )
+    params = [start, start, as_of, start, as_of, as_of, generation, *clv_params, *join_params, as_of]
+    params += list(client_range or [])
+    columns = ["client_id", "account_manager_id", "branch_id", "flags", "tenure_days", "commission_cents"]
+    columns += ["trades_year", "segment_code", *(["clv"] if churn_generation is not None else [])]
+    with session_work_mem(), transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Merge joins of the client-ordered indexes (the unique (generation, client) ones),
+            # not four 1M-row hash tables: about twice as fast at 1M clients. Plans only.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_hashjoin = off")
+                cursor.execute("SET LOCAL enable_seqscan = off")
+        raw = segment_log.read_columns(sql, params, columns)
+    flags = raw["flags"].to_numpy().astype("int64")
+    frame = pd.DataFrame(
+        {
+            "client_id": raw["client_id"].to_numpy().astype("int64"),
+            "account_manager_id": raw["account_manager_id"].to_numpy().astype("int64"),
+            "branch_id": raw["branch_id"].to_numpy().astype("int64"),
+            "open_start": flags & 1,
+            "open_end": (flags >> 1) & 1,
+            "new": (flags >> 2) & 1,
+            "tenure_days": raw["tenure_days"].to_numpy().astype("int64"),
+            "commission_cents": raw["commission_cents"].to_numpy().astype("int64"),
+            "trades_year": raw["trades_year"].to_numpy().astype("int64"),
+            "segment_end": segment_log.NAMES[raw["segment_code"].to_numpy().astype("int64")],
+        }
+    )
+    if churn_generation is not None:
+        frame["clv"] = selectors.clv_values(raw["clv"].to_numpy())
+    return frame
+
+
+def read_period_trades(as_of: dt.date) -> pd.DataFrame:
+    """client_id, trades_period (executions minus reversals in the period, counting the trades the
+    rollup holds: id <= its watermark, so the same as summing the rollup's days), loss (1 when the
+    realised P&L over all the period's trades sums below zero; see read_losers): one range of
+    the ledger's executed_at index instead of a full scan of the rollup."""
+    from retention import segment_log
+
+    start = day_start(as_of - dt.timedelta(days=d.PERIOD_DAYS - 1))
+    watermark = RollupWatermark.objects.filter(name=ROLLUP_WATERMARK).values_list("last_trade_id", flat=True).first()
+    sql = (
+        "SELECT client_id, SUM(CASE WHEN id <= %s THEN (CASE WHEN reverses_id IS NULL THEN 1 ELSE -1 END) "  # noqa: S608
+        "ELSE 0 END), CASE WHEN SUM(COALESCE(realized_pnl, 0)) < 0 THEN 1 ELSE 0 END "
+        f"FROM {_q(Trade._meta.db_table)} WHERE executed_at >= %s AND executed_at < %s GROUP BY client_id"
+    )
+    params = [watermark or 0, sql_datetime(start), sql_datetime(day_end(as_of))]
+    with session_work_mem(), transaction.atomic():
+        frame = segment_log.read_columns(sql, params, ["client_id", "trades_period", "loss"])
+    return frame.astype({"client_id": "int64", "trades_period": "int64", "loss": "int64"})
 
 
 def read_losers(as_of: dt.date) -> np.ndarray:
@@ -101,6 +224,17 @@ def read_losers(as_of: dt.date) -> np.ndarray:
 
 def read_answers(as_of: dt.date) -> pd.DataFrame:
     start = day_start(as_of - dt.timedelta(days=d.SURVEY_WINDOW_DAYS - 1))
+    if connection.vendor == "postgresql":
+        # One array per column; answered_at as epoch microseconds (the same order), not a
+        # model instance and an aware datetime per answer.
+        sql = (
+            "SELECT client_id, kind, score, CAST(EXTRACT(EPOCH FROM answered_at) * 1000000 AS BIGINT), id "  # noqa: S608
+            f"FROM {_q(SurveyResponse._meta.db_table)} WHERE answered_at >= %s AND answered_at < %s"
+        )
+        frame = read_frame(sql, [start, day_end(as_of)], ["client_id", "kind", "score", "answered_at", "id"])
+        if not len(frame):
+            return pd.DataFrame(columns=["client_id", "kind", "score", "answered_at", "id"])
+        return frame.astype({"client_id": "int64", "score": "int64", "answered_at": "int64", "id": "int64"})
     rows = SurveyResponse.objects.filter(answered_at__gte=start, answered_at__lt=day_end(as_of)).values_list(
         "client_id", "kind", "score", "answered_at", "id"
     )
@@ -184,73 +318,219 @@ def optional_source(name: str) -> object | None:
     return getattr(module, name, None)
 
 
-def segment_columns(book: pd.DataFrame, as_of: dt.date, segments_fn: object) -> pd.DataFrame:
-    """alive_start, lost, dormant_end, lost_commission_cents from the activity segments on S and D."""
+def _segment_of(book_ids: np.ndarray, segments: pd.DataFrame) -> np.ndarray:
+    """The segment (object array, None when the client has no segment) of each book client."""
+    position = pd.Index(segments["client_id"].to_numpy(dtype="int64")).get_indexer(book_ids)
+    values = np.append(segments["segment"].to_numpy(dtype=object), None)
+    return values[position]  # position -1 picks the appended None
+
+
+def segment_columns(
+    book: pd.DataFrame, as_of: dt.date, segments_fn: object, *, segments_start: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """alive_start, lost, dormant_end, lost_commission_cents from the activity segments on S and D
+    (`segments_start`: segments_fn(S) when already read)."""
     start = as_of - dt.timedelta(days=d.PERIOD_DAYS)
-    before = segments_fn(start).rename(columns={"segment": "segment_start"})
-    after = segments_fn(as_of).rename(columns={"segment": "segment_end"})
-    merged = book.merge(before[["client_id", "segment_start"]], on="client_id", how="left").merge(
-        after[["client_id", "segment_end"]], on="client_id", how="left"
-    )
-    alive = merged["segment_start"].isin(["active", "potentially_active"]) & (merged["open_start"] == 1)
-    gone = merged["segment_end"].isin(["dormant", "closed"]) | (merged["open_end"] == 0)
-    book = book.copy()
-    book["alive_start"] = alive.astype("int64").to_numpy()
-    book["lost"] = (alive & gone).astype("int64").to_numpy()
-    book["dormant_end"] = ((merged["segment_end"] == "dormant") & (merged["open_end"] == 1)).astype("int64").to_numpy()
+    ids = book["client_id"].to_numpy(dtype="int64")
+    segment_start = _segment_of(ids, segments_fn(start) if segments_start is None else segments_start)
+    if "segment_end" in book.columns:  # D's published rows, read with the book (= segments_fn(D))
+        segment_end = book["segment_end"].to_numpy(dtype=object)
+    else:
+        segment_end = _segment_of(ids, segments_fn(as_of))
+    open_start = book["open_start"].to_numpy() == 1
+    open_end = book["open_end"].to_numpy() == 1
+    alive = ((segment_start == "active") | (segment_start == "potentially_active")) & open_start
+    gone = (segment_end == "dormant") | (segment_end == "closed") | ~open_end
+    book = book.assign(alive_start=alive.astype("int64"))
+    book["lost"] = (alive & gone).astype("int64")
+    book["dormant_end"] = ((segment_end == "dormant") & open_end).astype("int64")
     book["lost_commission_cents"] = np.where(book["lost"] == 1, book["commission_cents"], 0)
     return book
 
 
-def build_book(as_of: dt.date) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """The per-client frame and the complaint times, with the dimension keys; and notes."""
+def _positions(book_ids: np.ndarray, ids: object) -> np.ndarray:
+    """Row of each book client in `ids` (unique client ids), -1 when absent."""
+    return pd.Index(np.asarray(ids, dtype="int64")).get_indexer(book_ids)
+
+
+def _take(values: object, position: np.ndarray, missing: object) -> np.ndarray:
+    """values[position], `missing` where position is -1 (a left join on a unique key)."""
+    values = np.asarray(values)
+    out = np.append(values, np.array([missing], dtype=values.dtype if values.dtype != object else object))
+    return out[position]
+
+
+TIER_TEXT = np.array(["none", *TIER_NAMES.values()], dtype=object)
+
+
+PARALLEL_READS = 4  # threads (own connections) for the independent reads; 0 or 1: one by one
+
+
+def _parallel() -> bool:
+    return connection.vendor == "postgresql" and not connection.in_atomic_block and PARALLEL_READS > 1
+
+
+def run_reads(tasks: dict[str, Callable[[], object]]) -> dict[str, object]:
+    """{name: task()}: the independent reads of the stage at once, each on its own connection
+    (the database works on them in parallel), on PostgreSQL outside a transaction (the nightly
+    stage). Inside one (the tests) another connection would not see its rows: one by one."""
+    if not _parallel() or len(tasks) < 2:
+        return {name: task() for name, task in tasks.items()}
+
+    def run(task: Callable[[], object]) -> object:
+        try:
+            with _without_jit():
+                return task()
+        finally:
+            connections.close_all()  # this worker thread's connection
+
+    with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+        futures = {name: pool.submit(run, task) for name, task in tasks.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def book_reads(as_of: dt.date, *, fast: bool) -> dict[str, Callable[[], object]]:
+    """The reads build_book assembles (see there), by name."""
+    start = as_of - dt.timedelta(days=d.PERIOD_DAYS)
+    generation = published_activity(as_of) if fast else None
+    churn_generation = None
+    if generation is not None:
+        clv_generation = optional_source("model_clv_generation")
+        churn_generation = clv_generation(as_of) if clv_generation is not None else None
+    tasks: dict[str, Callable[[], object]] = {
+        "book": lambda: read_book(as_of, activity_generation=generation, churn_generation=churn_generation),
+        "tiers": lambda: tiers_at(as_of),
+        "tiers_start": lambda: tiers_at(start),
+        "complaints": lambda: read_complaints(as_of),
+        "answers": lambda: read_answers(as_of),
+    }
+    if generation is not None:
+        tasks["period"] = lambda: read_period_trades(as_of)
+        if _parallel():  # the longest read, in two client-id halves read at once
+            low, high = Client.objects.aggregate(low=Min("id"), high=Max("id")).values()
+            if low is not None and high > low:
+                middle = (low + high) // 2
+
+                def half(first: int, last: int) -> Callable[[], object]:
+                    return lambda: read_book(
+                        as_of,
+                        activity_generation=generation,
+                        churn_generation=churn_generation,
+                        client_range=(first, last),
+                    )
+
+                tasks["book"], tasks["book_more"] = half(low, middle), half(middle + 1, high)
+    else:
+        tasks["losers"] = lambda: read_losers(as_of)
+    return tasks
+
+
+def build_book(
+    as_of: dt.date, *, fast: bool = False, reads: dict[str, object] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The per-client frame and the complaint times, with the dimension keys; and notes.
+
+    `fast`: read D's published activity rows (and churn scores) when they are of D (see
+    read_book); the book then also carries `segment_end` and maybe `clv`. `reads`: the results
+    of book_reads when already read."""
     notes: dict = {}
-    book = read_book(as_of)
-    for column, day in (("tier", as_of), ("tier_start", as_of - dt.timedelta(days=d.PERIOD_DAYS))):
-        tiers = tiers_at(day)
+    if reads is None:
+        reads = run_reads(book_reads(as_of, fast=fast))
+    book = reads["book"]
+    if "book_more" in reads:
+        book = pd.concat([book, reads["book_more"]], ignore_index=True)
+    ids = book["client_id"].to_numpy(dtype="int64")
+    if "period" in reads:
+        period = reads["period"]
+        position = _positions(ids, period["client_id"])
+        book["trades_period"] = _take(period["trades_period"].to_numpy("int64"), position, 0)
+        book["loss"] = _take(period["loss"].to_numpy("int64"), position, 0)
+    else:
+        book["loss"] = np.isin(ids, reads["losers"]).astype("int64")
+    for column in ("tier", "tier_start"):
+        tiers = reads[{"tier": "tiers", "tier_start": "tiers_start"}[column]]
         if tiers is None or tiers.empty:
-            book[column] = "none"
+            keys = np.zeros(len(book), dtype="int64")
         else:
-            mapped = book[["client_id"]].merge(tiers, on="client_id", how="left")["tier"]
-            book[column] = mapped.map(TIER_NAMES).fillna("none").to_numpy()
+            codes = pd.to_numeric(tiers["tier"], errors="coerce").fillna(0).to_numpy("int64")
+            keys = _take(codes, _positions(ids, tiers["client_id"]), 0)
+        # The tier code is analytics.TIER_KEYS of its name (0: none): given as the key too.
+        book[column] = TIER_TEXT[keys]
+        book[f"{column}_key"] = keys
     if (book["tier"] == "none").all():
         notes["tiers"] = "No tiers on or before this date: tier rows are left out."
-    book["loss"] = np.isin(book["client_id"].to_numpy(), read_losers(as_of)).astype("int64")
-    counts, times = read_complaints(as_of)
-    book = book.merge(counts.rename(columns={"n": "complaints_period"}), on="client_id", how="left")
-    answers = analytics.latest_answers(read_answers(as_of))
-    book = book.merge(answers, on="client_id", how="left")
-    fill = ["complaints_period", "csat_surveyed", "csat_satisfied", "nps_answered", "nps_promoters", "nps_detractors"]
-    book[fill] = book[fill].fillna(0).astype("int64")
-    keys = book[["client_id", "tier", "account_manager_id", "branch_id"]]
+    counts, times = reads["complaints"]
+    book["complaints_period"] = _take(
+        counts["n"].to_numpy("int64") if len(counts) else np.empty(0, "int64"),
+        _positions(ids, counts["client_id"]),
+        0,
+    )
+    answers = analytics.latest_answers(reads["answers"])
+    position = _positions(ids, answers["client_id"])
+    for column in ["csat_surveyed", "csat_satisfied", "nps_answered", "nps_promoters", "nps_detractors"]:
+        book[column] = _take(answers[column].to_numpy("int64"), position, 0)
+    keys = book[["client_id", "tier", "tier_key", "account_manager_id", "branch_id"]]
     times = times.merge(keys, on="client_id", how="inner")
     return book, times, notes
+
+
+@contextmanager
+def _without_jit() -> Iterator[None]:
+    """PostgreSQL's JIT off meanwhile: it compiles the stage's few large queries for up to ~0.4 s
+    each (read_spend's estimate crosses its threshold) and saves less than that. No-op elsewhere."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+    try:
+        yield
+    finally:
+        with suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("RESET jit")
 
 
 def compute(as_of: dt.date) -> tuple[list[dict], dict]:
     """Every metric row of `as_of` (code, dimension, key, value, numerator, denominator), and
     notes on what was left out."""
-    book, times, notes = build_book(as_of)
+    with _without_jit():
+        return _compute(as_of)
+
+
+def _compute(as_of: dt.date) -> tuple[list[dict], dict]:
+    # The published rows of D are read with the book only when retention provides them (the
+    # tests swap the retention sources for fixed frames).
+    start = as_of - dt.timedelta(days=d.PERIOD_DAYS)
+    fast = optional_source("published_segments") is not None
     segments_fn = optional_source("activity_segments")
+    clv_fn = optional_source("model_clv")
+    tasks = book_reads(as_of, fast=fast)
+    tasks["spend"] = lambda: read_spend(as_of)
+    if segments_fn is not None:
+        tasks["segments_start"] = lambda: segments_fn(start)
+    reads = run_reads(tasks)
+    book, times, notes = build_book(as_of, reads=reads)
     with_segments = segments_fn is not None
     if with_segments:
-        book = segment_columns(book, as_of, segments_fn)
+        book = segment_columns(book, as_of, segments_fn, segments_start=reads["segments_start"])
     else:
         notes["segments"] = "retention.selectors.activity_segments is not available: " + ", ".join(SEGMENT_METRICS)
-    clv_fn = optional_source("model_clv")
-    clv = clv_fn(as_of) if clv_fn is not None else None
-    if clv is None:
+    with_clv = "clv" in book.columns
+    if not with_clv:
+        clv = clv_fn(as_of) if clv_fn is not None else None
+        if clv is not None:
+            position = _positions(book["client_id"].to_numpy("int64"), clv["client_id"])
+            book["clv"] = _take(clv["clv"].to_numpy("float64"), position, np.nan)
+            with_clv = True
+    if not with_clv:
         notes["cltv_model"] = "No lifetime model fitted for this date (retention.selectors.model_clv)."
-    else:
-        book = book.merge(
-            clv[["client_id", "clv"]].astype({"client_id": "int64", "clv": "float64"}), on="client_id", how="left"
-        )
+    book = book.drop(columns=["segment_end"], errors="ignore")
     tiers_missing = "tiers" in notes
-    spend, new = read_spend(as_of)
+    spend, new = reads["spend"]
     if "" not in spend:
         notes["cac"] = "No marketing spend entered for the CAC months."
     rows = analytics.metric_rows(
-        book, times, with_segments=with_segments, with_clv=clv is not None, spend=spend, new_in_spend_months=new
+        book, times, with_segments=with_segments, with_clv=with_clv, spend=spend, new_in_spend_months=new
     )
     if tiers_missing:
         rows = [row for row in rows if row["dimension"] != "tier"]

@@ -158,4 +158,49 @@ class LifetimeFit(models.Model):
         return self.status == self.Status.OK
 
 
+class SegmentLogDate(models.Model):
+    """One as-of date recorded in the activity-segment history (retention/segment_log.py).
+
+    Its SegmentChange rows are either every client (a baseline, `base` empty) or only the clients
+    whose segment differs from the state on `base` (the date it was diffed against). The state of
+    a date = its baseline plus the changes of every date of its chain, in order."""
+
+    as_of = models.DateField(unique=True)
+    base = models.DateField(
+        null=True, blank=True, help_text="The recorded date these changes apply to; empty: baseline."
+    )
+    generation = models.BigIntegerField(help_text="The ClientActivity generation (dormancy stage run) recorded.")
+    depth = models.PositiveIntegerField(default=0, help_text="Dates since the chain's baseline (0: a baseline).")
+    rows = models.PositiveIntegerField(default=0)
+    chain_rows = models.BigIntegerField(default=0, help_text="Rows a read of this date replays (baseline + changes).")
+    watermark = models.BigIntegerField(help_text="The trade rollup watermark when the date was recorded.")
+    params = models.JSONField(default=dict, help_text="The activity parameters the segments were computed with.")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-as_of"]
+
+    def __str__(self) -> str:
+        return f"segment log {self.as_of} ({'baseline' if self.base is None else f'changes since {self.base}'})"
+
+
+class SegmentChange(models.Model):
+    """A client's activity segment on a recorded date, when it differs from the base date's (or
+    every client on a baseline date). `segment` is a code (segment_log.CODES); 0 = the client is
+    no longer in the segments (not opened by the date)."""
+
+    pk = models.CompositePrimaryKey("as_of", "client")
+    as_of = models.DateField()
+    client = models.ForeignKey(
+        Client, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    segment = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["as_of", "client"]
+
+    def __str__(self) -> str:
+        return f"segment {self.client_id} {self.as_of}: {self.segment}"
+
+
 from retention.work.models import *  # noqa: E402,F403 - retention work (tasks, playbooks, callbacks ...)

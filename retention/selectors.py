@@ -14,15 +14,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
 from brokercrm.nightly.chunks import client_id_ranges
 from brokercrm.policy import get_visible_or_404, scope_queryset
 from clients.models import Client
-from retention import conf, scoring
+from retention import conf, scoring, segment_log
 from retention.models import ChurnScore, ClientActivity, LifetimeFit
 from segmentation.models import ResultSet
 from segmentation.publish import published
@@ -128,34 +130,116 @@ def activity_frame(as_of: dt.date) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def activity_segments(as_of: dt.date) -> pd.DataFrame:
+def published_segments(generation: int) -> pd.DataFrame:
+    """client_id, segment of a ClientActivity generation, in client order (one query)."""
+    table = connection.ops.quote_name(ClientActivity._meta.db_table)
+    frame = segment_log.read_columns(
+        f"SELECT client_id, {segment_log.code_sql('segment')} FROM {table} WHERE generation = %s",  # noqa: S608
+        [generation],
+        ["client_id", "code"],
+    )
+    frame = pd.DataFrame(
+        {
+            "client_id": frame["client_id"].to_numpy().astype("int64"),
+            "segment": segment_log.NAMES[frame["code"].to_numpy().astype("int64")],
+        }
+    )
+    return frame.sort_values("client_id", kind="stable").reset_index(drop=True)
+
+
+def activity_segments(as_of: dt.date, *, history: bool = True) -> pd.DataFrame:
     """client_id, segment (active / potentially_active / dormant / closed) of every client opened
     by `as_of`, computed from the data known on that date (the same rules as the nightly stage).
 
     When the dormancy stage has published `as_of` (the same night, before the metrics stage),
-    its rows are read instead of computed again: the same values, a fraction of the time."""
+    its rows are read instead of computed again: the same values, a fraction of the time. For an
+    earlier date the segment history (retention/segment_log.py) gives them when it covers the
+    date and provably equals computing them (`history=False` skips it); else they are computed."""
     result = published(ResultSet.Kind.ACTIVITY)
     if result is not None and result.as_of == as_of and result.generation is not None:
-        rows = ClientActivity.objects.filter(generation=result.generation).values_list("client_id", "segment")
-        frame = pd.DataFrame.from_records(list(rows.iterator(chunk_size=50_000)), columns=["client_id", "segment"])
-        return frame.astype({"client_id": "int64"}).sort_values("client_id", kind="stable").reset_index(drop=True)
+        return published_segments(result.generation)
+    if history:
+        recorded = segment_log.segments_on(as_of)
+        if recorded is not None:
+            return recorded
     frame = activity_frame(as_of)
     return pd.DataFrame(
         {"client_id": frame["client_id"].astype("int64").to_numpy(), "segment": frame["segment"].to_numpy()}
     )
 
 
-def model_clv(as_of: dt.date) -> pd.DataFrame | None:
-    """client_id, clv (model CLV over CLV_HORIZON_DAYS, NaN for clients the model does not value)
-    for the clients open on `as_of`, from the lifetime fit stored for that date; None when no
-    usable fit was stored for it."""
+def model_clv_generation(as_of: dt.date) -> int | None:
+    """The published churn generation whose `clv` column model_clv(as_of) reads, or None.
+
+    Its scores were computed by the churn stage with the fit stored for `as_of` on the published
+    activity rows of `as_of`: scoring.model_scores on the same rows and fit, rounded to cents as
+    model_clv rounds (tests/metrics/test_fast_sources.py). None when the fit is not usable for
+    values (model_clv is then None too) or when the activity rows or the fit were rewritten
+    after the scores."""
     from retention.churn import stored_fit
 
-    if not LifetimeFit.objects.filter(as_of=as_of, status=LifetimeFit.Status.OK).exists():
+    stored = LifetimeFit.objects.filter(as_of=as_of, status=LifetimeFit.Status.OK).first()
+    if stored is None or not stored_fit(as_of).value_usable:
+        return None
+    return _scores_generation(as_of, stored)
+
+
+def _scores_generation(as_of: dt.date, fit: LifetimeFit) -> int | None:
+    churn, activity = published(ResultSet.Kind.CHURN), published(ResultSet.Kind.ACTIVITY)
+    if churn is None or activity is None or churn.generation is None or activity.generation is None:
+        return None
+    if churn.as_of != as_of or activity.as_of != as_of:
+        return None
+    if not (activity.published_at <= churn.published_at and fit.created_at <= churn.published_at):
+        return None  # the activity rows or the fit were rewritten after the scores
+    return churn.generation
+
+
+def clv_sql(column: str) -> str:
+    """A numeric CLV column as float8, NULL (not valued) as NaN on PostgreSQL (a float array,
+    not Python objects); elsewhere as is (see clv_values)."""
+    if connection.vendor == "postgresql":
+        return f"COALESCE(CAST({column} AS DOUBLE PRECISION), 'NaN')"
+    return column
+
+
+def clv_values(values: np.ndarray) -> np.ndarray:
+    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype="float64")
+
+
+def published_clv(as_of: dt.date, fit: LifetimeFit) -> pd.DataFrame | None:
+    """client_id, clv from the published churn scores of `as_of` (see model_clv_generation); else None."""
+    generation = _scores_generation(as_of, fit)
+    if generation is None:
+        return None
+    table = connection.ops.quote_name(ChurnScore._meta.db_table)
+    frame = segment_log.read_columns(  # NULL is NaN on PostgreSQL (clv_sql); elsewhere read_frame
+        f"SELECT client_id, {clv_sql('clv')} FROM {table} WHERE generation = %s",  # noqa: S608
+        [generation],
+        ["client_id", "clv"],
+    )
+    frame = pd.DataFrame(
+        {"client_id": frame["client_id"].to_numpy().astype("int64"), "clv": clv_values(frame["clv"].to_numpy())}
+    )
+    return frame.sort_values("client_id", kind="stable").reset_index(drop=True)
+
+
+def model_clv(as_of: dt.date, *, published_scores: bool = True) -> pd.DataFrame | None:
+    """client_id, clv (model CLV over CLV_HORIZON_DAYS, NaN for clients the model does not value)
+    for the clients open on `as_of`, from the lifetime fit stored for that date; None when no
+    usable fit was stored for it. Read from the published churn scores of `as_of` when they hold
+    exactly these values (model_clv_generation; `published_scores=False` skips them)."""
+    from retention.churn import stored_fit
+
+    stored = LifetimeFit.objects.filter(as_of=as_of, status=LifetimeFit.Status.OK).first()
+    if stored is None:
         return None
     fit = stored_fit(as_of)
     if not fit.value_usable:
         return None
+    scored = published_clv(as_of, stored) if published_scores else None
+    if scored is not None:
+        return scored
     result = published(ResultSet.Kind.ACTIVITY)
     if result is not None and result.as_of == as_of and result.generation is not None:
         from retention.churn import read_activity
