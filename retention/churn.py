@@ -12,17 +12,22 @@ finalize  publish the generation; cleanup drops unpublished rows after a failure
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+import numpy as np
 import pandas as pd
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Q
 
+from brokercrm.lib import pgbinary
 from brokercrm.lib.db import is_postgres
-from brokercrm.nightly import StageContext, StageResult
-from brokercrm.nightly.bulk import bulk_replace, read_frame, session_work_mem
+from brokercrm.nightly import StageContext, StageResult, bulk
+from brokercrm.nightly.bulk import bulk_replace, session_work_mem
 from retention import conf, lifetime, scoring
+from retention.dormancy import delete_chunk_rows
 from retention.inputs import SIGNAL_SQL_COLUMNS, ledger_signals_sql, read_signals
-from retention.models import ChurnScore, ClientActivity, LifetimeFit
+from retention.models import ActivitySegment, ChurnScore, ClientActivity, LifetimeFit
+from segmentation import summary
 from segmentation.models import ResultSet, TierResult
 from segmentation.publish import discard_unpublished, publish
 
@@ -62,41 +67,62 @@ def activity_generation(as_of: dt.date) -> int:
     return generation
 
 
-def read_activity(generation: int, client_from: int | None = None, client_to: int | None = None) -> pd.DataFrame:
-    """Stored ClientActivity rows of a generation as an activity_segments()-shaped frame."""
+_INT_COLUMNS = ("days_since_last_trade", "trading_days", "recent_trading_days", "trades_year")
+
+
+def read_activity(
+    generation: int,
+    client_from: int | None = None,
+    client_to: int | None = None,
+    *,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """Stored ClientActivity rows of a generation as an activity_segments()-shaped frame
+    (`columns`: only these ClientActivity fields besides client_id and segment).
+
+    Read as numbers (segment as its index in ActivitySegment, dates as day numbers, NULL
+    integers as 0 and NULL floats as NaN) through summary.read_numbers: no Python object per
+    value."""
     fields = {field.name: field.column for field in ClientActivity._meta.concrete_fields}
-    select = []
-    for name in ACTIVITY_COLUMNS:
-        column = connection.ops.quote_name(fields[name] if name != "client_id" else "client_id")
-        if name in ("commission_year", "commission", "cash", "market_value"):
-            column = f"CAST({column} AS DOUBLE PRECISION)"
-        select.append(column)
+    wanted = [name for name in ACTIVITY_COLUMNS if name not in ("client_id", "segment")]
+    if columns is not None:
+        wanted = [name for name in wanted if name in columns]
+    segments = list(ActivitySegment.values)
+    quote = connection.ops.quote_name
+    select = ["client_id"]
+    select.append(
+        f"CASE {quote(fields['segment'])} "
+        + " ".join(f"WHEN '{value}' THEN {index}" for index, value in enumerate(segments))
+        + f" ELSE {len(segments)} END"
+    )
+    kinds = {"client_id": "i", "segment": "i"}
+    for name in wanted:
+        column = quote(fields[name])
+        if name in ("first_trade_on", "last_trade_on"):
+            select.append(f"COALESCE({summary.day_number_sql(column)}, {scoring.NONE})")
+            kinds[name] = "i"
+        elif name in _INT_COLUMNS:
+            select.append(f"COALESCE({column}, 0)")
+            kinds[name] = "i"
+        else:
+            select.append(summary.nan_sql(column))
+            kinds[name] = "f"
     where, params = "generation = %s", [generation]
     if client_from is not None:
         where += " AND client_id >= %s AND client_id <= %s"
         params += [client_from, client_to]
-    raw = read_frame(
-        f"SELECT {', '.join(select)} FROM {connection.ops.quote_name(ClientActivity._meta.db_table)} "  # noqa: S608
-        f"WHERE {where}",
+    raw = summary.read_numbers(
+        f"SELECT {', '.join(select)} FROM {quote(ClientActivity._meta.db_table)} "  # noqa: S608
+        f"WHERE {where} ORDER BY client_id",
         params,
-        list(ACTIVITY_COLUMNS.values()),
+        kinds,
     )
-    frame = pd.DataFrame({"client_id": raw["client_id"].to_numpy().astype("int64")})
-    frame["segment"] = raw["segment"].to_numpy().astype(object)
-    frame["first_day"] = scoring.day_numbers(raw["first_day"])
-    frame["last_day"] = scoring.day_numbers(raw["last_day"])
-    for column in ("days_since_last_trade", "trading_days", "recent_days", "trades_year"):
-        frame[column] = pd.to_numeric(raw[column]).fillna(0).astype("int64").to_numpy()
-    for column in (
-        "baseline_expected",
-        "typical_gap_days",
-        "overdue_ratio",
-        "commission_year",
-        "commission",
-        "cash",
-        "market_value",
-    ):
-        frame[column] = pd.to_numeric(raw[column], errors="coerce").astype("float64").to_numpy()
+    labels = np.array([*segments, None], dtype=object)
+    frame = pd.DataFrame({"client_id": raw["client_id"].to_numpy("int64")})
+    frame["segment"] = labels[raw["segment"].to_numpy("int64")]
+    for name in wanted:
+        target = ACTIVITY_COLUMNS[name]
+        frame[target] = raw[name].to_numpy("int64" if kinds[name] == "i" else "float64")
     return frame.sort_values("client_id", kind="stable").reset_index(drop=True)
 
 
@@ -112,7 +138,9 @@ def _drop(table: str) -> None:
 def churn_prepare(ctx: StageContext) -> None:
     """Fit the lifetime models; stage the ledger signals of every client in one pass over the
     recent cash flows and trades (each chunk then reads its slice)."""
-    activity = read_activity(activity_generation(ctx.as_of))
+    activity = read_activity(
+        activity_generation(ctx.as_of), columns=["first_trade_on", "last_trade_on", "trading_days", "commission"]
+    )
     inputs = scoring.model_inputs(activity[activity["segment"] != scoring.SEGMENT_CLOSED], ctx.as_of)
     fit = scoring.fit_models(inputs, conf.lifetime_time_unit())
     store_fit(fit, ctx.as_of, nightly_run_id=ctx.run_id)
@@ -170,21 +198,26 @@ def stored_fit(as_of: dt.date) -> scoring.ModelFit:
 
 
 def churn_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -> int:
+    with summary.no_jit():
+        return _churn_chunk(ctx, client_id_from, client_id_to)
+
+
+def _churn_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -> int:
     act, params = conf.activity_params(), conf.churn_params()
     activity = read_activity(activity_generation(ctx.as_of), client_id_from, client_id_to)
-    ledger = read_frame(
+    ledger = summary.read_numbers(
         f"SELECT {', '.join(SIGNAL_SQL_COLUMNS)} FROM {connection.ops.quote_name(staging_table(ctx))} "  # noqa: S608
         "WHERE client_id >= %s AND client_id <= %s",
         [client_id_from, client_id_to],
-        SIGNAL_SQL_COLUMNS,
+        {column: "i" if column == "client_id" else "f" for column in SIGNAL_SQL_COLUMNS},
     )
     signals = read_signals(ctx.as_of, client_id_from, client_id_to, act, ledger=ledger)
-    scores = scoring.score_clients(activity, signals, stored_fit(ctx.as_of), ctx.as_of, params, act)
-    tiers = pd.DataFrame.from_records(
-        TierResult.objects.filter(
-            as_of=ctx.as_of, client_id__gte=client_id_from, client_id__lte=client_id_to
-        ).values_list("client_id", "tier"),
-        columns=["client_id", "tier"],
+    scores = scoring.score_clients(activity, signals, stored_fit(ctx.as_of), ctx.as_of, params, act, as_json=True)
+    tiers = summary.read_numbers(
+        f"SELECT client_id, tier FROM {connection.ops.quote_name(TierResult._meta.db_table)} "  # noqa: S608
+        "WHERE as_of = %s AND client_id >= %s AND client_id <= %s",
+        [ctx.as_of, client_id_from, client_id_to],
+        {"client_id": "i", "tier": "i"},
     )
     scores = scores.merge(tiers.astype({"client_id": "int64"}), on="client_id", how="left")
     rows = pd.DataFrame(
@@ -205,11 +238,62 @@ def churn_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -> in
             "model_used": scores["model_used"].astype(bool),
         }
     )
-    return bulk_replace(
-        ChurnScore,
-        rows,
-        where=Q(generation=ctx.stage_run_id, client_id__gte=client_id_from, client_id__lte=client_id_to),
-    )
+    return write_scores(rows, ctx.stage_run_id, client_id_from, client_id_to)
+
+
+JSON_COLUMNS = ("reasons", "signals")
+
+
+def write_scores(rows: pd.DataFrame, generation: int, client_from: int, client_to: int) -> int:
+    """Replace a chunk's ChurnScore rows of a generation with `rows`, whose reasons and signals
+    are JSON text (score_clients(as_json=True)), in one transaction.
+
+    PostgreSQL: binary COPY with the JSON text passed to jsonb as it is (bulk_replace would
+    serialise Python dicts again). Elsewhere: the text parsed back, then bulk_replace."""
+    if not is_postgres():
+        parsed = rows.copy()
+        for column in JSON_COLUMNS:
+            parsed[column] = [json.loads(text) for text in rows[column]]
+        where = Q(generation=generation, client_id__gte=client_from, client_id__lte=client_to)
+        return bulk_replace(ChurnScore, parsed, where=where)
+    with transaction.atomic():
+        delete_chunk_rows(ChurnScore, generation, client_from, client_to)
+        _copy_scores(rows)
+    return len(rows)
+
+
+def _copy_scores(frame: pd.DataFrame) -> None:
+    """Binary COPY of ChurnScore rows, encoded like brokercrm.nightly.bulk does (rows grouped by
+    NULL pattern), the JSON columns as jsonb's binary input: a version byte and the text."""
+    if frame.empty:
+        return
+    fields = {field.attname: field for field in ChurnScore._meta.concrete_fields}
+    types = {name: (fields[name].db_type(connection) or "").split("(")[0] for name in frame.columns}
+    nullable = [name for name in frame.columns if name not in JSON_COLUMNS and frame[name].hasnans]
+    pattern = np.zeros(len(frame), dtype=np.int64)
+    for bit, name in enumerate(nullable):
+        pattern |= frame[name].isna().to_numpy().astype(np.int64) << bit
+    parts = [pgbinary.SIGNATURE]
+    for key in np.unique(pattern):
+        group = frame if not nullable else frame.iloc[np.flatnonzero(pattern == key)]
+        nulls = {name for bit, name in enumerate(nullable) if key >> bit & 1}
+        blocks = []
+        for name in frame.columns:
+            if name in nulls:
+                blocks.append((np.broadcast_to(bulk._NULL_FIELD, (len(group), 4)), None))
+            elif name in JSON_COLUMNS:
+                blocks.append(pgbinary.encode_bytes(group[name].to_numpy(dtype=object), prefix=b"\x01"))
+            else:
+                blocks.append(bulk._column_block(group[name], types[name], fields[name]))
+        parts.append(pgbinary.encode_rows(blocks))
+    parts.append(pgbinary.TRAILER)
+    payload = b"".join(parts)
+    quote = connection.ops.quote_name
+    column_list = ", ".join(quote(fields[name].column) for name in frame.columns)
+    statement = f"COPY {quote(ChurnScore._meta.db_table)} ({column_list}) FROM STDIN WITH (FORMAT binary)"
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for start in range(0, len(payload), 1 << 22):
+            copy.write(payload[start : start + (1 << 22)])
 
 
 def churn_finalize(ctx: StageContext) -> StageResult:

@@ -12,79 +12,97 @@ import numpy as np
 import pandas as pd
 from django.db import connection
 
+from brokercrm.lib.db import is_postgres
 from brokercrm.lib.exchange_time import day_start
 from brokercrm.nightly.bulk import read_frame
 from clients.models import AssetSnapshot, CashFlow, Client, Trade
 from retention.conf import ActivityParams
 from retention.scoring import ACTIVITY_INPUT, NONE, day_numbers, empty_signals
+from segmentation import summary
 from segmentation.conf import asset_snapshot_max_age_days
-from segmentation.models import ClientDailyActivity, TierHistory
+from segmentation.models import TierHistory
 
 
 def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def read_activity_inputs(as_of: dt.date, client_from: int, client_to: int, params: ActivityParams) -> pd.DataFrame:
-    """One ACTIVITY_INPUT row per client of the range opened on or before `as_of`."""
-    recent_start = as_of - dt.timedelta(days=params.recent_days)  # exclusive
-    baseline_start = recent_start - dt.timedelta(days=params.baseline_days)  # exclusive
-    year_start = as_of - dt.timedelta(days=365)  # exclusive
-    clients = read_frame(
-        f"SELECT id, opened_on, closed_on FROM {_table(Client)} "  # noqa: S608
-        "WHERE id >= %s AND id <= %s AND opened_on <= %s",
+def read_activity_inputs(
+    as_of: dt.date, client_from: int, client_to: int, params: ActivityParams, *, days: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One ACTIVITY_INPUT row per client of the range opened on or before `as_of`.
+
+    `days`: the range's rollup aggregates when already known (the dormancy stage reads them from
+    the running summary, segmentation/summary.py: summary.DAY_COLUMNS, days as day numbers);
+    otherwise they are computed here from the rollup (the back-test, past dates)."""
+    clients = summary.read_numbers(
+        f"SELECT id, {summary.day_number_sql('opened_on')}, "  # noqa: S608
+        f"COALESCE({summary.day_number_sql('closed_on')}, {NONE}) FROM {_table(Client)} "
+        "WHERE id >= %s AND id <= %s AND opened_on <= %s ORDER BY id",
         [client_from, client_to, as_of],
-        ["client_id", "opened_on", "closed_on"],
+        {"client_id": "i", "opened_on": "i", "closed_on": "i"},
     )
-    # One pass over the rollup's (client, day) index in client order. A trading day is a day
-    # with a channel row of positive net trades (a trade reversed the same day leaves none);
-    # a day traded on two channels counts once (DISTINCT). Sums run over every row, so a
-    # reversal booked on a later day nets out of the commission.
-    days = read_frame(
-        "SELECT client_id, MIN(CASE WHEN trades > 0 THEN day END), MAX(CASE WHEN trades > 0 THEN day END), "  # noqa: S608
-        "COUNT(DISTINCT CASE WHEN trades > 0 THEN day END), "
-        "COUNT(DISTINCT CASE WHEN trades > 0 AND day > %s THEN day END), "
-        "COUNT(DISTINCT CASE WHEN trades > 0 AND day > %s AND day <= %s THEN day END), "
-        "SUM(trades), CAST(SUM(commission) AS DOUBLE PRECISION), "
-        "SUM(CASE WHEN day > %s THEN trades ELSE 0 END), "
-        "CAST(SUM(CASE WHEN day > %s THEN commission ELSE 0 END) AS DOUBLE PRECISION) "
-        f"FROM {_table(ClientDailyActivity)} "
-        "WHERE client_id >= %s AND client_id <= %s AND day <= %s "
-        "GROUP BY client_id HAVING MAX(CASE WHEN trades > 0 THEN day END) IS NOT NULL",
-        [recent_start, baseline_start, recent_start, year_start, year_start, client_from, client_to, as_of],
-        [
-            "client_id",
-            "first_day",
-            "last_day",
-            "trading_days",
-            "recent_days",
-            "baseline_days",
-            "trades",
-            "commission",
-            "trades_year",
-            "commission_year",
-        ],
-    )
-    # The latest snapshot of the last ASSET_SNAPSHOT_MAX_AGE_DAYS (an older one is stale): a
-    # range of the (client, as_of) unique index, the latest picked here.
+    if days is None:
+        days = read_rollup_days(as_of, client_from, client_to, params)
+    frame = clients.merge(days, on="client_id", how="left")
+    for column in ("first_day", "last_day"):
+        frame[column] = frame[column].fillna(NONE).astype("int64")
+    for column in ("trading_days", "recent_days", "baseline_days", "trades", "trades_year"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    for column in ("commission", "commission_year"):
+        frame[column] = frame[column].fillna(0.0).astype("float64")
+    frame = frame.merge(read_latest_assets(as_of, client_from, client_to), on="client_id", how="left")
+    return frame[ACTIVITY_INPUT].sort_values("client_id", kind="stable").reset_index(drop=True)
+
+
+def read_latest_assets(as_of: dt.date, client_from: int, client_to: int) -> pd.DataFrame:
+    """Per client of the range: cash and market value of its latest snapshot of the last
+    ASSET_SNAPSHOT_MAX_AGE_DAYS (an older one is stale; none: no row).
+
+    PostgreSQL: one probe of the (client, as_of) unique index per client, newest first (a range
+    scan of the as_of index would read every client's snapshots of the period for each chunk).
+    Elsewhere: the period's snapshots of the range, the latest picked here."""
+    oldest = as_of - dt.timedelta(days=asset_snapshot_max_age_days())
+    columns = {"client_id": "i", "cash": "f", "market_value": "f"}
+    snapshots = _table(AssetSnapshot)
+    if is_postgres():
+        return summary.read_numbers(
+            "SELECT c.id, s.cash, s.market_value "  # noqa: S608
+            f"FROM {_table(Client)} c CROSS JOIN LATERAL (SELECT as_of, cash, market_value FROM {snapshots} "
+            "WHERE client_id = c.id AND as_of <= %s ORDER BY as_of DESC LIMIT 1) s "
+            "WHERE c.id >= %s AND c.id <= %s AND s.as_of > %s",
+            [as_of, client_from, client_to, oldest],
+            columns,
+        )
     assets = read_frame(
         "SELECT client_id, as_of, CAST(cash AS DOUBLE PRECISION), CAST(market_value AS DOUBLE PRECISION) "  # noqa: S608
-        f"FROM {_table(AssetSnapshot)} "
+        f"FROM {snapshots} "
         "WHERE client_id >= %s AND client_id <= %s AND as_of > %s AND as_of <= %s",
-        [client_from, client_to, as_of - dt.timedelta(days=asset_snapshot_max_age_days()), as_of],
+        [client_from, client_to, oldest, as_of],
         ["client_id", "as_of", "cash", "market_value"],
     )
     if len(assets):
         assets["as_of"] = day_numbers(assets["as_of"])
         assets = assets.sort_values(["client_id", "as_of"], kind="stable").drop_duplicates("client_id", keep="last")
-    assets = assets.drop(columns="as_of")
-    frame = pd.DataFrame(
-        {
-            "client_id": clients["client_id"].to_numpy("int64"),
-            "opened_on": day_numbers(clients["opened_on"]),
-            "closed_on": day_numbers(clients["closed_on"]),
-        }
+    return assets.drop(columns="as_of").astype({"client_id": "int64", "cash": "float64", "market_value": "float64"})
+
+
+def read_rollup_days(as_of: dt.date, client_from: int, client_to: int, params: ActivityParams) -> pd.DataFrame:
+    """The rollup aggregates of the range's clients with a trading day (summary.DAY_COLUMNS, days
+    as day numbers), in one pass over the rollup's (client, day) index in client order.
+
+    A trading day is a day with a channel row of positive net trades (a trade reversed the same
+    day leaves none); a day traded on two channels counts once (DISTINCT). Sums run over every
+    row, so a reversal booked on a later day nets out of the commission."""
+    sql, sql_params = summary.aggregate_sql(
+        as_of,
+        params.recent_days,
+        params.baseline_days,
+        "client_id >= %s AND client_id <= %s",
+        [client_from, client_to],
+        summary=False,
     )
+    days = read_frame(sql, sql_params, summary.DAY_COLUMNS)
     days_numeric = pd.DataFrame({"client_id": days["client_id"].to_numpy("int64")})
     days_numeric["first_day"] = day_numbers(days["first_day"])
     days_numeric["last_day"] = day_numbers(days["last_day"])
@@ -92,16 +110,7 @@ def read_activity_inputs(as_of: dt.date, client_from: int, client_to: int, param
         days_numeric[column] = days[column].to_numpy().astype("int64")
     for column in ("commission", "commission_year"):
         days_numeric[column] = days[column].to_numpy().astype("float64")
-    frame = frame.merge(days_numeric, on="client_id", how="left")
-    for column in ("first_day", "last_day"):
-        frame[column] = frame[column].fillna(NONE).astype("int64")
-    for column in ("trading_days", "recent_days", "baseline_days", "trades", "trades_year"):
-        frame[column] = frame[column].fillna(0).astype("int64")
-    for column in ("commission", "commission_year"):
-        frame[column] = frame[column].fillna(0.0).astype("float64")
-    assets = assets.astype({"client_id": "int64", "cash": "float64", "market_value": "float64"})
-    frame = frame.merge(assets, on="client_id", how="left")
-    return frame[ACTIVITY_INPUT].sort_values("client_id", kind="stable").reset_index(drop=True)
+    return days_numeric
 
 
 SIGNAL_SQL_COLUMNS = ["client_id", "outflow_30", "outflow_90", "pnl_recent", "losing_closes"]

@@ -474,29 +474,78 @@ class ReasonFacts:
             loss_share = np.where(assets > 0, -pnl / (assets - pnl), np.nan)
             outflow_share = np.where(base > 0, outflow / base, np.nan)
         downgrade_on = signals["downgrade_on"].to_numpy("float64")
-        self.columns = {
-            "since": _ints(since),
-            "gap": _rounded(activity["typical_gap_days"].to_numpy("float64"), 1),
-            "recent": _ints(activity["recent_days"].to_numpy("float64")),
-            "expected": _rounded(activity["baseline_expected"].to_numpy("float64"), 1),
-            "p_alive": _rounded(model["p_alive"].to_numpy("float64"), 4),
-            "p_no_trade": _rounded(model["p_no_trade"].to_numpy("float64"), 4),
-            "outflow_share": _rounded(outflow_share, 4),
-            "outflow_window": np.where(use_30, 30, 90).tolist(),
-            "outflow_amount": _rounded(outflow, 2),
-            "loss_amount": _rounded(-pnl, 2),
-            "loss_share": _rounded(loss_share, 4),
-            "closes": _ints(signals["losing_closes"].to_numpy("float64")),
-            "from": _ints(signals["downgrade_from"].to_numpy("float64")),
-            "to": _ints(signals["downgrade_to"].to_numpy("float64")),
-            "on": [
-                str(day_from_number(int(day))) if not math.isnan(day) and day >= 0 else None
-                for day in downgrade_on.tolist()
-            ],
-            "complaints": _ints(signals["open_complaints"].to_numpy("float64")),
-            "nps": _ints(signals["detractor_score"].to_numpy("float64")),
-            "csat": _ints(signals["low_csat"].to_numpy("float64")),
+        # (values, kind): "int" truncated to an int, a digit count: rounded; "text": str or None.
+        self.raw = {
+            "since": (since, "int"),
+            "gap": (activity["typical_gap_days"].to_numpy("float64"), 1),
+            "recent": (activity["recent_days"].to_numpy("float64"), "int"),
+            "expected": (activity["baseline_expected"].to_numpy("float64"), 1),
+            "p_alive": (model["p_alive"].to_numpy("float64"), 4),
+            "p_no_trade": (model["p_no_trade"].to_numpy("float64"), 4),
+            "outflow_share": (outflow_share, 4),
+            "outflow_window": (np.where(use_30, 30, 90).astype("float64"), "int"),
+            "outflow_amount": (outflow, 2),
+            "loss_amount": (-pnl, 2),
+            "loss_share": (loss_share, 4),
+            "closes": (signals["losing_closes"].to_numpy("float64"), "int"),
+            "from": (signals["downgrade_from"].to_numpy("float64"), "int"),
+            "to": (signals["downgrade_to"].to_numpy("float64"), "int"),
+            "on": (downgrade_on, "date"),
+            "complaints": (signals["open_complaints"].to_numpy("float64"), "int"),
+            "nps": (signals["detractor_score"].to_numpy("float64"), "int"),
+            "csat": (signals["low_csat"].to_numpy("float64"), "int"),
         }
+        self._columns: dict | None = None
+
+    @property
+    def columns(self) -> dict:
+        """The fact columns as JSON-safe Python lists (built on first use)."""
+        if self._columns is None:
+            columns = {}
+            for name, (values, kind) in self.raw.items():
+                if kind == "int":
+                    columns[name] = _ints(values)
+                elif kind == "date":
+                    columns[name] = [
+                        str(day_from_number(int(day))) if not math.isnan(day) and day >= 0 else None
+                        for day in values.tolist()
+                    ]
+                else:
+                    columns[name] = _rounded(values, kind)
+            columns["outflow_window"] = [int(value) for value in columns["outflow_window"]]
+            self._columns = columns
+        return self._columns
+
+    # The facts of each reason code: (JSON key, column); a column None is the recent window.
+    LAYOUT = {
+        "model": (("p_no_trade", "p_no_trade"), ("p_alive", "p_alive"), ("window", None)),
+        "dormant": (("days", "since"),),
+        "overdue": (("days", "since"), ("gap", "gap")),
+        "decline": (("recent", "recent"), ("window", None), ("expected", "expected")),
+        "outflow": (("share", "outflow_share"), ("window", "outflow_window"), ("amount", "outflow_amount")),
+        "complaints": (("count", "complaints"),),
+        "detractor": (("score", "nps"),),
+        "low_csat": (("score", "csat"),),
+        "losses": (("amount", "loss_amount"), ("closes", "closes"), ("window", None), ("share", "loss_share")),
+        "downgrade": (("from", "from"), ("to", "to"), ("on", "on")),
+    }
+
+    def json_of(self, code: str, rows: np.ndarray) -> np.ndarray:
+        """The JSON text of `of(code, i)` for each i of `rows` (an object array of str): the same
+        values json.dumps writes, built column-wise."""
+        layout = self.LAYOUT.get(code)
+        if layout is None:
+            return np.full(len(rows), "{}", dtype=object)
+        out = np.full(len(rows), "{", dtype=object)
+        for position, (key, column) in enumerate(layout):
+            head = ("," if position else "") + f'"{key}":'
+            if column is None:
+                tokens = np.full(len(rows), str(int(self.recent_window)), dtype=object)
+            else:
+                values, kind = self.raw[column]
+                tokens = _json_tokens(values[rows], kind)
+            out = out + head + tokens
+        return out + "}"
 
     def of(self, code: str, i: int) -> dict:
         c = self.columns
@@ -526,6 +575,97 @@ class ReasonFacts:
         if code == "downgrade":
             return {"from": c["from"][i], "to": c["to"][i], "on": c["on"][i]}
         return {}
+
+
+def _json_tokens(values: np.ndarray, kind) -> np.ndarray:
+    """JSON text per value, as json.dumps writes what _rounded / _ints / the date column hold:
+    "null" for NaN or infinity; repr of the float rounded to `kind` digits ("float": as it is;
+    the shortest round-trip text); the int ("int": truncated); a quoted ISO date ("date").
+    Each distinct value is formatted once."""
+    out = np.full(len(values), "null", dtype=object)
+    if kind == "date":
+        valid = ~np.isnan(values) & (values >= 0)
+        days = values[valid].astype("int64")
+        uniq, inverse = np.unique(days, return_inverse=True)
+        text = np.array([f'"{day_from_number(int(day))}"' for day in uniq.tolist()], dtype=object)
+        out[valid] = text[inverse]
+        return out
+    finite = np.isfinite(values)
+    if not finite.any():
+        return out
+    if kind == "int":
+        numbers = values[finite].astype("int64")
+        uniq, inverse = np.unique(numbers, return_inverse=True)
+        text = np.array([str(number) for number in uniq.tolist()], dtype=object)
+    else:
+        numbers = values[finite] if kind == "float" else np.round(values[finite], kind)
+        # np.unique merges 0.0 and -0.0, which json.dumps writes apart.
+        numbers = np.where((numbers == 0) & np.signbit(numbers), -1e-300, numbers)
+        uniq, inverse = np.unique(numbers, return_inverse=True)
+        text = np.array([("-0.0" if number == -1e-300 else repr(number)) for number in uniq.tolist()], dtype=object)
+    out[finite] = text[inverse]
+    return out
+
+
+def reasons_json(
+    risk: np.ndarray,
+    contributions: pd.DataFrame,
+    strengths: pd.DataFrame,
+    facts: ReasonFacts,
+    params: ChurnParams,
+) -> np.ndarray:
+    """top_reasons() as JSON text per client (an object array of str): the same reasons, points
+    and facts, built column-wise (json.loads of each equals top_reasons' list)."""
+    values = contributions.to_numpy()
+    names = list(contributions.columns)
+    n, kept = values.shape[0], min(params.reasons_kept, values.shape[1])
+    if n == 0:
+        return np.empty(0, dtype=object)
+    order = np.argsort(-values, axis=1, kind="stable")[:, :kept]
+    rows = np.arange(n)[:, None]
+    chosen = values[rows, order]
+    usable = (chosen > 0) & (strengths.to_numpy()[rows, order] >= params.signal_min)
+    totals = values.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        points = np.where(totals[:, None] > 0, np.rint(risk[:, None] * chosen / totals[:, None]), 0).astype("int64")
+    out = np.full(n, "", dtype=object)
+    for k in range(kept):
+        fragment = np.full(n, "", dtype=object)
+        for j, code in enumerate(names):
+            where = np.flatnonzero(usable[:, k] & (order[:, k] == j))
+            if not len(where):
+                continue
+            fragment[where] = (
+                f'{{"code":"{code}","points":'
+                + _json_tokens(points[where, k].astype("float64"), "int")
+                + ',"facts":'
+                + facts.json_of(code, where)
+                + "}"
+            )
+        out = _joined(out, fragment, np.flatnonzero(usable[:, k]))
+    return "[" + out + "]"
+
+
+def _joined(left: np.ndarray, right: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Element-wise "left,right" (`rows`: where right is not empty; no comma after an empty left)."""
+    out = left.copy()
+    head = left[rows]
+    out[rows] = np.where(head != "", head + ",", head) + right[rows]
+    return out
+
+
+def signals_json(values: pd.DataFrame) -> np.ndarray:
+    """_nonzero_dicts() as JSON text per row (an object array of str)."""
+    matrix = values.to_numpy("float64")
+    out = np.full(len(values), "", dtype=object)
+    for column, name in enumerate(values.columns):
+        positive = np.flatnonzero(matrix[:, column] > 0)
+        if not len(positive):
+            continue
+        fragment = np.full(len(values), "", dtype=object)
+        fragment[positive] = f'"{name}":' + _json_tokens(matrix[positive, column], "float")
+        out = _joined(out, fragment, positive)
+    return "{" + out + "}"
 
 
 def _rounded(values: np.ndarray, digits: int) -> list:
@@ -627,11 +767,14 @@ def score_clients(
     as_of: dt.date,
     params: ChurnParams,
     act: ActivityParams,
+    *,
+    as_json: bool = False,
 ) -> pd.DataFrame:
     """Churn risk, reasons and CLV for the clients of `activity` not closed (rows in its order).
 
     `activity` is an activity_segments() frame; `signals` a SIGNAL_INPUT frame (any clients;
-    missing ones have no signal)."""
+    missing ones have no signal). `as_json`: reasons and signals as their JSON text (what the
+    stage stores; ~10x faster than building and serialising the dicts)."""
     activity = activity[activity["segment"] != SEGMENT_CLOSED].reset_index(drop=True)
     aligned = activity[["client_id"]].merge(signals, on="client_id", how="left")
     # Assets: the latest snapshot read with the activity (NaN: none recent).
@@ -645,7 +788,11 @@ def score_clients(
     model = model_scores(fit, activity, as_of, params, act.recent_days)
     strengths = signal_strengths(activity, model, aligned, params, act)
     risk, contributions = churn_risk(strengths, params)
-    reasons = top_reasons(risk, contributions, strengths, ReasonFacts(activity, model, aligned, act), params)
+    facts = ReasonFacts(activity, model, aligned, act)
+    if as_json:
+        reasons = reasons_json(risk, contributions, strengths, facts, params)
+    else:
+        reasons = top_reasons(risk, contributions, strengths, facts, params)
 
     trades_year = activity["trades_year"].to_numpy("float64")
     commission_year = activity["commission_year"].to_numpy("float64")
@@ -666,7 +813,7 @@ def score_clients(
             "clv_simple": np.round(clv_simple, 2),
             "value_at_risk": np.round(at_risk_base * risk / 100.0, 2),
             "reasons": reasons,
-            "signals": _nonzero_dicts(signal_values),
+            "signals": signals_json(signal_values) if as_json else _nonzero_dicts(signal_values),
             "model_used": np.full(len(activity), fit.usable),
         }
     )

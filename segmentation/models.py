@@ -111,6 +111,55 @@ class RollupWatermark(models.Model):
         return f"{self.name} @ {self.last_trade_id}"
 
 
+class ClientActivitySummary(models.Model):
+    """A client's rollup aggregates, lifetime and windowed (the dormancy stage's running
+    summary, segmentation/summary.py), exact for every date from the day they were computed to
+    `valid_until` as long as the client has no trade after the state's watermark.
+
+    Days are day numbers (days since 1970-01-01; NULL: none). `valid_until` is the last date
+    the row holds: the day before one of its trading days leaves the recent or the baseline
+    window, one of its rollup days leaves the 365-day window, or a later rollup day enters
+    (NULL: forever). A client without rollup rows has no row. The rows and their state
+    (ActivitySummaryState) change together, in one transaction."""
+
+    client = models.OneToOneField(
+        Client, on_delete=models.DO_NOTHING, db_constraint=False, primary_key=True, related_name="+"
+    )
+    valid_until = models.IntegerField(null=True, blank=True, help_text="Last date (day number) the row holds.")
+    first_day = models.IntegerField(null=True, blank=True, help_text="First trading day (day number).")
+    last_day = models.IntegerField(null=True, blank=True, help_text="Last trading day (day number).")
+    trading_days = models.IntegerField(default=0)
+    recent_days = models.IntegerField(default=0, help_text="Trading days in the recent window.")
+    baseline_days = models.IntegerField(default=0, help_text="Trading days in the baseline window.")
+    trades = models.IntegerField(default=0)
+    commission = models.FloatField(default=0)
+    trades_year = models.IntegerField(default=0, help_text="Trades in the last 365 days.")
+    commission_year = models.FloatField(default=0)
+
+    class Meta:
+        verbose_name_plural = "client activity summaries"
+
+    def __str__(self) -> str:
+        return f"summary {self.client_id}"
+
+
+class ActivitySummaryState(models.Model):
+    """What ClientActivitySummary reflects: every row holds on `as_of` for the rollup of the
+    trades up to `trade_watermark`, with these window lengths. One row (name "activity")."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    as_of = models.DateField()
+    trade_watermark = models.BigIntegerField()
+    recent_window = models.IntegerField()
+    baseline_window = models.IntegerField()
+    rows = models.BigIntegerField(default=0)
+    recomputed = models.BigIntegerField(default=0, help_text="Clients recomputed by the last move.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.as_of} / {self.trade_watermark}"
+
+
 # --- Tiers ------------------------------------------------------------------------------
 
 
