@@ -32,6 +32,7 @@ from clients.models import (
     CashFlow,
     Client,
     ClientAssignment,
+    ClientLogin,
     Instrument,
     Interaction,
     KYCProfile,
@@ -323,6 +324,19 @@ class AssetSnapshotAdmin(ReadOnlyAdminMixin, ScopedAdmin):
     client_scope_prefix = "client__"
     list_display = ["as_of", "client", "cash", "market_value", "total"]
     list_filter = ["as_of"]
+    list_select_related = ["client"]
+    search_fields = ["client__client_no__exact"]
+    autocomplete_fields = ["client"]
+    show_full_result_count = False
+
+
+@admin.register(ClientLogin)
+class ClientLoginAdmin(ReadOnlyAdminMixin, ScopedAdmin):
+    """Daily sign-in counts as the trading platform exported them (imported, not edited)."""
+
+    client_scope_prefix = "client__"
+    list_display = ["day", "client", "channel", "logins"]
+    list_filter = ["channel", "day"]
     list_select_related = ["client"]
     search_fields = ["client__client_no__exact"]
     autocomplete_fields = ["client"]

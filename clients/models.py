@@ -459,6 +459,38 @@ class AssetSnapshot(models.Model):
         return f"{self.client_id} {self.as_of}"
 
 
+class ClientLogin(models.Model):
+    """How often a client signed in to the trading app or website on a day, per channel: the
+    daily counts the trading platform exports (`import_ledger logins`). The engagement metric
+    `login_frequency` is measured from them where they are provided."""
+
+    class Channel(models.TextChoices):
+        MOBILE = "mobile", _("Mobile app")
+        ONLINE = "online", _("Website")
+        DESKTOP = "desktop", _("Desktop terminal")
+        OTHER = "other", _("Other")
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="logins", db_index=False)
+    day = models.DateField(help_text="Exchange-calendar day of the sign-ins.")
+    channel = models.CharField(max_length=12, choices=Channel.choices)
+    logins = models.PositiveIntegerField(help_text="Successful sign-ins that day on that channel.")
+
+    class Meta:
+        ordering = ["client_id", "-day", "channel"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "day", "channel"], name="login_one_per_client_day_channel"),
+            models.CheckConstraint(
+                condition=Q(channel__in=["mobile", "online", "desktop", "other"]), name="login_channel_valid"
+            ),
+        ]
+        # The metric reads a period of days for every client: a range of this index, summed per
+        # client without visiting the table (logins included).
+        indexes = [models.Index(fields=["day", "client"], name="login_day_client", include=["logins"])]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.day} {self.channel}"
+
+
 class Interaction(models.Model):
     """Any contact with a client, on any channel."""
 

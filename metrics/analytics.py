@@ -212,12 +212,14 @@ def metric_rows(
     with_clv: bool,
     spend: dict[str, float],
     new_in_spend_months: dict[str, int],
+    with_logins: bool = False,
 ) -> list[dict]:
     """Metric rows: dicts with code, dimension, key, value, numerator, denominator.
 
     `book`: one row per client opened on or before D with client_id, tier and tier_start (codes,
     "none" when not tiered on D / S), account_manager_id (-1: none), branch_id, SUM_COLUMNS,
-    and SEGMENT_COLUMNS when `with_segments`, clv (float, NaN: not valued) when `with_clv`.
+    and SEGMENT_COLUMNS when `with_segments`, clv (float, NaN: not valued) when `with_clv`,
+    logins_period (sign-ins in the period) when `with_logins` (login data was provided).
     `complaint_times`: the client's keys (tier, account_manager_id, branch_id), response_hours
     and resolution_hours (NaN when not in the period). `spend`, `new_in_spend_months`: by ""
     (overall) and branch id as text.
@@ -244,7 +246,9 @@ def metric_rows(
     total_commission = float(population["commission_cents"].sum())
     rows: list[dict] = []
     for dimension in DIMENSIONS:
-        pop = _Table(_sum_by_key(population, dimension, POPULATION_COLUMNS))
+        pop = _Table(
+            _sum_by_key(population, dimension, POPULATION_COLUMNS + (["logins_period"] if with_logins else []))
+        )
         cohort = _Table(_sum_by_key(book, dimension, COHORT_COLUMNS, cohort=True))
         everyone = _Table(_sum_by_key(book, dimension, ["tenure_days", "one"]))
         top = _Table(_top_share(population, dimension))
@@ -283,6 +287,9 @@ def metric_rows(
             add("loss_rate", _ratio(losers, n, 100), losers, n)
             trades_period = pop.get(key, "trades_period")
             add("trade_frequency", _ratio(trades_period, n), trades_period, n)
+            if with_logins:
+                logins = pop.get(key, "logins_period")
+                add("login_frequency", _ratio(logins, n), logins, n)
             complaints = pop.get(key, "complaints_period")
             add("complaint_rate", _ratio(complaints, n, 100), complaints, n)
             add("complaint_iceberg", complaints * d.ICEBERG_MULTIPLIER, complaints, None)

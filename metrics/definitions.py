@@ -172,6 +172,16 @@ CATALOGUE: tuple[Definition, ...] = (
         {"period_days": PERIOD_DAYS},
     ),
     Definition(
+        "login_frequency",
+        1,
+        "Login frequency",
+        "per_client",
+        "Sign-ins in the period (the daily counts the trading platform exports, every channel, "
+        "clients.ClientLogin) / population: sign-ins per client per 30 days. Measured where login data is "
+        "provided: a date whose period holds no login row at all has no rows for this metric.",
+        {"period_days": PERIOD_DAYS},
+    ),
+    Definition(
         "top20_commission_share",
         1,
         "Commission share of the top 20%",

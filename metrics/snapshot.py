@@ -22,7 +22,7 @@ from django.utils import timezone
 from brokercrm.lib.exchange_time import day_end, day_start
 from brokercrm.nightly import StageContext, StageResult
 from brokercrm.nightly.bulk import bulk_replace, read_frame, session_work_mem
-from clients.models import Client, ClientAssignment, Trade
+from clients.models import Client, ClientAssignment, ClientLogin, Trade
 from feedback.models import Complaint, SurveyResponse
 from feedback.selectors import sql_datetime
 from metrics import analytics
@@ -220,6 +220,22 @@ def read_losers(as_of: dt.date) -> np.ndarray:
     )
     frame = read_frame(sql, [sql_datetime(start), sql_datetime(day_end(as_of))], ["client_id"])
     return frame["client_id"].to_numpy(dtype="int64")
+
+
+def read_logins(as_of: dt.date) -> pd.DataFrame | None:
+    """client_id, logins_period: sign-ins per client in the period (S, D], from the daily login
+    counts (a range of their (day, client) index); None when the period holds no login row at
+    all (no login data provided: the metric is left out rather than shown as zero)."""
+    start = as_of - dt.timedelta(days=d.PERIOD_DAYS)
+    frame = read_frame(
+        f"SELECT client_id, SUM(logins) FROM {_q(ClientLogin._meta.db_table)} "  # noqa: S608
+        "WHERE day > %s AND day <= %s GROUP BY client_id",
+        [start, as_of],
+        ["client_id", "logins_period"],
+    )
+    if frame.empty:
+        return None
+    return frame.astype({"client_id": "int64", "logins_period": "int64"})
 
 
 def read_answers(as_of: dt.date) -> pd.DataFrame:
@@ -525,12 +541,24 @@ def _compute(as_of: dt.date) -> tuple[list[dict], dict]:
     if not with_clv:
         notes["cltv_model"] = "No lifetime model fitted for this date (retention.selectors.model_clv)."
     book = book.drop(columns=["segment_end"], errors="ignore")
+    logins = read_logins(as_of)
+    if logins is None:
+        notes["login_frequency"] = "No login data provided for the period (manage.py import_ledger logins)."
+    else:
+        position = _positions(book["client_id"].to_numpy("int64"), logins["client_id"])
+        book["logins_period"] = _take(logins["logins_period"].to_numpy("int64"), position, 0)
     tiers_missing = "tiers" in notes
     spend, new = reads["spend"]
     if "" not in spend:
         notes["cac"] = "No marketing spend entered for the CAC months."
     rows = analytics.metric_rows(
-        book, times, with_segments=with_segments, with_clv=with_clv, spend=spend, new_in_spend_months=new
+        book,
+        times,
+        with_segments=with_segments,
+        with_clv=with_clv,
+        spend=spend,
+        new_in_spend_months=new,
+        with_logins=logins is not None,
     )
     if tiers_missing:
         rows = [row for row in rows if row["dimension"] != "tier"]

@@ -382,6 +382,33 @@ SNAPSHOTS = KindSpec(
 )
 
 
+LOGIN_CHANNEL_ALIASES = {
+    "app": "mobile",
+    "手机": "mobile",
+    "移动": "mobile",
+    "web": "online",
+    "网站": "online",
+    "网上": "online",
+    "pc": "desktop",
+    "terminal": "desktop",
+    "客户端": "desktop",
+    "其他": "other",
+}
+
+LOGINS = KindSpec(
+    name="logins",
+    model=m.ClientLogin,
+    description="Sign-ins to the trading app or website per client, day and channel; key (client_no, day, channel).",
+    columns=(
+        CLIENT_NO,
+        Column("day", Date(not_future=True), required=True, field="day"),
+        Column("channel", Choice(m.ClientLogin.Channel.values, LOGIN_CHANNEL_ALIASES), required=True, field="channel"),
+        Column("logins", Integer(0, 100_000), required=True, field="logins"),
+    ),
+    key=("client_id", "day", "channel"),
+)
+
+
 def _client_times(now: dt.datetime) -> dict[str, object]:
     return {"created_at": now, "updated_at": now}
 
@@ -532,5 +559,5 @@ RISK = KindSpec(
 )
 
 KINDS: dict[str, KindSpec] = {
-    spec.name: spec for spec in (CLIENTS, INSTRUMENTS, TRADES, CASHFLOWS, SNAPSHOTS, KYC, RISK)
+    spec.name: spec for spec in (CLIENTS, INSTRUMENTS, TRADES, CASHFLOWS, SNAPSHOTS, KYC, RISK, LOGINS)
 }

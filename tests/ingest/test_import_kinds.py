@@ -13,6 +13,7 @@ from clients.ingest import errors
 from clients.ingest.kinds import KINDS
 from clients.ingest.services import Requester
 from clients.models import (
+    ClientLogin,
     AssetSnapshot,
     CashFlow,
     Client,
@@ -26,7 +27,7 @@ from tests.ingest.conftest import SAMPLES, error_codes
 
 pytestmark = pytest.mark.django_db
 
-ORDER = ["clients", "instruments", "trades", "cashflows", "snapshots", "kyc", "risk"]
+ORDER = ["clients", "instruments", "trades", "cashflows", "snapshots", "kyc", "risk", "logins"]
 
 
 def test_every_sample_imports_and_reimports_as_duplicates(book, run_import) -> None:
@@ -45,6 +46,7 @@ def test_every_sample_imports_and_reimports_as_duplicates(book, run_import) -> N
     assert AssetSnapshot.objects.get(client__client_no="SMP0002").total == Decimal("120215.00")
     assert KYCProfile.objects.get(client__client_no="SMP0003").id_type == "business_licence"
     assert RiskAssessment.objects.get(client__client_no="SMP0002").answers == {}
+    assert ClientLogin.objects.get(client__client_no="SMP0002", channel="mobile").logins == 2  # "app"
     for kind in ORDER:
         again = run_import(kind, SAMPLES / f"{kind}.csv")
         assert (kind, again.rows_written, again.rows_duplicate) == (kind, 0, again.rows_read)
@@ -206,6 +208,25 @@ class TestOtherKinds:
         batch = run_import("snapshots", path, skip_invalid=True)
         assert (batch.rows_written, batch.rows_duplicate) == (1, 1)
         assert error_codes(batch) == {(4, "as_of", errors.IN_FUTURE), (4, "cash", errors.NEGATIVE)}
+
+    def test_logins(self, book, write_file, run_import) -> None:
+        header = "client_no,day,channel,logins"
+        path = write_file(
+            "l.csv",
+            [header, "C1,2025-03-31,mobile,4", "C1,2025/3/31,App,4", "C2,2099-01-01,fax,-2", "C9,2025-03-31,web,1"],
+        )
+        batch = run_import("logins", path, skip_invalid=True)
+        assert (batch.rows_written, batch.rows_duplicate) == (1, 1)
+        assert error_codes(batch) == {
+            (4, "day", errors.IN_FUTURE),
+            (4, "channel", errors.INVALID_CHOICE),
+            (4, "logins", errors.OUT_OF_RANGE),
+            (5, "client_no", errors.UNKNOWN_CLIENT),
+        }
+        # the same key with another count is a conflict, never a silent overwrite
+        again = run_import("logins", write_file("l2.csv", [header, "C1,2025-03-31,mobile,5"]))
+        assert error_codes(again) == {(2, "client_no/day/channel", errors.CONFLICT)}
+        assert ClientLogin.objects.get(client=book.c1).logins == 4
 
     def test_kyc_masks_the_id_number_in_every_report(self, book, write_file, run_import) -> None:
         header = "client_no,id_type,id_number,nationality,is_pep"

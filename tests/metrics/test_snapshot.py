@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from brokercrm.models import RunStatus
+from clients.models import ClientLogin
 from metrics import definitions as catalogue
 from metrics import services
 from metrics.models import KpiSnapshot, MarketingSpend, MetricDefinition, MetricValue
@@ -96,6 +97,17 @@ def book():
     factories.SurveyResponseFactory(client=c2, question=nps, score=4, answered_at=days_before(4))
     factories.SurveyResponseFactory(client=c4, question=nps, score=9, answered_at=days_before(4))
     factories.SurveyResponseFactory(client=c4, question=nps, score=0, answered_at=days_before(95))  # out of window
+    # sign-ins (daily counts per channel): in the period (S, D] c1 5 + 1 and c2 3; c1's of S
+    # itself, c4's after D and closed c3's (not in the population) do not count
+    for client, day, channel, count in (
+        (c1, D - dt.timedelta(days=3), "mobile", 5),
+        (c1, D - dt.timedelta(days=3), "online", 1),
+        (c1, S, "mobile", 7),
+        (c2, D, "online", 3),
+        (c3, D - dt.timedelta(days=20), "mobile", 4),
+        (c4, D + dt.timedelta(days=1), "mobile", 9),
+    ):
+        ClientLogin.objects.create(client=client, day=day, channel=channel, logins=count)
     # marketing spend: July 2025 .. June 2026 count for D
     MarketingSpend.objects.create(month=dt.date(2026, 6, 1), amount=Decimal("3000"))
     MarketingSpend.objects.create(month=dt.date(2026, 1, 1), branch=sh, amount=Decimal("1000"))
@@ -146,6 +158,7 @@ def test_every_formula_on_the_hand_built_book(with_retention, run_nightly):
     assert close(overall["retention_rate"], (3 - 1) / 3 * 100)  # c1 c3 c4 at start; c2 new; c1 c2 c4 at end
     assert close(overall["loss_rate"], 100 / 3)  # c1's period P&L is -20
     assert close(overall["trade_frequency"], 2 / 3)  # c1 and c2 traded in the period
+    assert close(overall["login_frequency"], (5 + 1 + 3) / 3)  # sign-ins per client in the period
     assert close(overall["complaint_rate"], 100 / 3)  # one complaint opened in the period
     assert close(overall["complaint_iceberg"], 10)
     assert close(overall["first_response_hours"], 1)  # c4's response fell before the period
@@ -175,6 +188,8 @@ def test_every_formula_on_the_hand_built_book(with_retention, run_nightly):
     assert close(b["churn_rate"], 100)  # c3
     assert close(a["churn_rate"], 0)  # c1 stayed active (close() is False for None)
     assert b["csat"] is None  # nobody surveyed
+    assert close(a["login_frequency"], (5 + 1 + 3) / 2)
+    assert close(b["login_frequency"], 0)  # c4 signed in only after D
 
     sh = values(dimension="branch", key=str(book["sh"].pk))
     assert close(sh["cac"], 1000)  # the branch's own spend over its one new client
@@ -204,6 +219,15 @@ def test_without_the_retention_sources_those_metrics_are_left_out_with_a_note(bo
     assert "cltv_model" in notes
     assert "tiers" in notes  # no tier run yet: no tier rows
     assert not MetricValue.objects.filter(as_of=D, dimension="tier").exists()
+
+
+def test_login_frequency_is_left_out_where_no_login_data_is_provided(with_retention, run_nightly):
+    """No login row in the period: no login_frequency rows (not a misleading 0), and a note."""
+    ClientLogin.objects.filter(day__gt=S, day__lte=D).delete()
+    run_nightly(D, ["rollup", "tiers", "metrics"])
+    assert "login_frequency" not in values()
+    assert "trade_frequency" in values()
+    assert "login data" in KpiSnapshot.objects.get(as_of=D).detail["left_out"]["login_frequency"]
 
 
 def test_an_empty_book_gives_undefined_values_not_errors(monkeypatch):
@@ -251,6 +275,7 @@ def test_recomputing_a_past_date_after_new_data_gives_the_same_numbers(with_rete
     )
     factories.ClientFactory(account_manager=book["a"], opened_on=D + dt.timedelta(days=2))
     MarketingSpend.objects.create(month=dt.date(2026, 7, 1), amount=Decimal("5000"))
+    ClientLogin.objects.create(client=book["c1"], day=D + dt.timedelta(days=2), channel="mobile", logins=30)
     run_nightly(D + dt.timedelta(days=2), ["rollup"])
     # when: D is computed again
     snapshot_compute(as_of=D)

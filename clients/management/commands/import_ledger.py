@@ -22,7 +22,7 @@ from clients.models import ImportBatch
 
 
 class Command(BaseCommand):
-    help = "Import a file of clients, instruments, trades, cashflows, snapshots, kyc or risk (CSV or .xlsx)."
+    help = "Import a file of clients, instruments, trades, cashflows, snapshots, kyc, risk or logins (CSV or .xlsx)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("kind", choices=sorted(KINDS), help="what the file holds")
