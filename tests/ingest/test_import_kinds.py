@@ -13,10 +13,10 @@ from clients.ingest import errors
 from clients.ingest.kinds import KINDS
 from clients.ingest.services import Requester
 from clients.models import (
-    ClientLogin,
     AssetSnapshot,
     CashFlow,
     Client,
+    ClientLogin,
     ImportBatch,
     Instrument,
     KYCProfile,
