@@ -34,6 +34,7 @@ from clients.models import (
     Branch,
     CashFlow,
     Client,
+    ClientLogin,
     Instrument,
     Interaction,
     KYCProfile,
@@ -56,12 +57,14 @@ DEMO_MODELS: tuple[type[models.Model], ...] = (
     KYCProfile,
     RiskAssessment,
     Interaction,
+    ClientLogin,
     Trade,
     CashFlow,
     AssetSnapshot,
 )
 _STREAM_CLIENT_ROWS = 1
 _STREAM_LEDGER = 2
+_STREAM_LOGINS = 3
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,9 @@ def seed_demo_book(
             "flow": _next_id(CashFlow),
             "snapshot": _next_id(AssetSnapshot),
         }
-        row_ids = rows.RowIds(_next_id(KYCProfile), _next_id(RiskAssessment), _next_id(Interaction))
+        row_ids = rows.RowIds(
+            _next_id(KYCProfile), _next_id(RiskAssessment), _next_id(Interaction), _next_id(ClientLogin)
+        )
         rng = np.random.Generator(np.random.PCG64(seed))
         managers_by_branch = [np.flatnonzero(structure.manager_branch == b) for b in range(len(reference.BRANCHES))]
         population = build_population(
@@ -267,6 +272,11 @@ def seed_demo_book(
                 )
                 for model, frame in frames.items():
                     write(model, frame)
+                # Its own stream: the other rows stay what they were before logins existed.
+                write(
+                    ClientLogin,
+                    rows.login_rows(_stream(seed, _STREAM_LOGINS, chunk), population, part, book_refs, row_ids),
+                )
                 bar.update()
             phase("clients, KYC, risk assessments, interactions")
             state = ledger.initial_state(population, calendar, first_ids=first_ids)

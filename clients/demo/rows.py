@@ -49,6 +49,7 @@ class RowIds:
     kyc: int
     risk_assessment: int
     interaction: int
+    login: int = 1
 
 
 @dataclass(frozen=True)
@@ -324,4 +325,37 @@ def _interactions(
         "occurred_at": when,
         "by_id": Nullable(refs.manager_user_ids[manager[client]], np.zeros(total, dtype=bool)),
         "created_at": when,
+    }
+
+
+LOGIN_DAYS = 90
+_LOGIN_CHANNELS = np.array(["mobile", "online", "desktop"])
+_LOGIN_MIX = np.array([0.72, 0.2, 0.08])
+
+
+def login_rows(rng: np.random.Generator, population: Population, part: slice, refs: BookRefs, ids: RowIds) -> dict:
+    """ClientLogin rows of a chunk of clients: the daily sign-in counts of the last LOGIN_DAYS
+    days, as the trading platform exports them. Clients who trade often sign in on most days;
+    after their activity fades or stops they sign in rarely; none before opening or after
+    closing. One channel a day per client (the app, mostly)."""
+    index = np.arange(part.start, part.stop)
+    as_of = (refs.as_of - _EPOCH).days
+    days = as_of - LOGIN_DAYS + 1 + np.arange(LOGIN_DAYS, dtype=np.int64)
+    day = days[None, :]
+    chance = np.clip(0.08 + population.rate[index] / 250 * 0.8, 0.05, 0.9)[:, None]
+    chance = np.where(day >= population.fade_start[index][:, None], chance * 0.4, chance)
+    chance = np.where(day >= population.active_until[index][:, None], 0.01, chance)
+    closed = population.closed[index][:, None]
+    is_open = (day >= population.opened[index][:, None]) & ((closed < 0) | (day < closed))
+    client, when = np.nonzero((rng.random(chance.shape) < chance) & is_open)
+    total = len(client)
+    channel = rng.choice(len(_LOGIN_CHANNELS), size=total, p=_LOGIN_MIX)
+    login_ids = ids.login + np.arange(total, dtype=np.int64)
+    ids.login += total
+    return {
+        "id": login_ids,
+        "client_id": population.ids[index][client],
+        "day": _dates(days[when]),
+        "channel": _LOGIN_CHANNELS[channel],
+        "logins": 1 + rng.poisson(0.8, size=total),
     }
