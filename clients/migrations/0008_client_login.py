@@ -5,25 +5,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clients', '0005_client_name_trigram_index'),
+        ("clients", "0007_trade_client_time_id_index"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ClientLogin',
+            name="ClientLogin",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField(help_text='Exchange-calendar day of the sign-ins.')),
-                ('channel', models.CharField(choices=[('mobile', 'Mobile app'), ('online', 'Website'), ('desktop', 'Desktop terminal'), ('other', 'Other')], max_length=12)),
-                ('logins', models.PositiveIntegerField(help_text='Successful sign-ins that day on that channel.')),
-                ('client', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='logins', to='clients.client')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField(help_text="Exchange-calendar day of the sign-ins.")),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("mobile", "Mobile app"),
+                            ("online", "Website"),
+                            ("desktop", "Desktop terminal"),
+                            ("other", "Other"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("logins", models.PositiveIntegerField(help_text="Successful sign-ins that day on that channel.")),
+                (
+                    "client",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="logins",
+                        to="clients.client",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['client_id', '-day', 'channel'],
-                'indexes': [models.Index(fields=['day', 'client'], include=('logins',), name='login_day_client')],
-                'constraints': [models.UniqueConstraint(fields=('client', 'day', 'channel'), name='login_one_per_client_day_channel'), models.CheckConstraint(condition=models.Q(('channel__in', ['mobile', 'online', 'desktop', 'other'])), name='login_channel_valid')],
+                "ordering": ["client_id", "-day", "channel"],
+                "indexes": [models.Index(fields=["day", "client"], include=("logins",), name="login_day_client")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("client", "day", "channel"), name="login_one_per_client_day_channel"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("channel__in", ["mobile", "online", "desktop", "other"])),
+                        name="login_channel_valid",
+                    ),
+                ],
             },
         ),
     ]
