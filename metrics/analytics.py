@@ -241,6 +241,7 @@ def metric_rows(
     # Only the numeric columns used below (the text columns are the costly ones to copy).
     used = ["client_id", "tier_key", "tier_start_key", "tenure_days", "one", "account_manager_id", "branch_id"]
     used += [*POPULATION_COLUMNS, *COHORT_COLUMNS, *(["clv"] if with_clv else [])]
+    used += ["logins_period"] if with_logins else []
     book = book[list(dict.fromkeys(column for column in used if column in book.columns))]
     population = book[book["open_end"] == 1]
     total_commission = float(population["commission_cents"].sum())
