@@ -191,6 +191,11 @@ def _insert_changes(as_of: dt.date, generation: int, base_generation: int | None
                 [as_of, generation],
             )
             return cursor.rowcount
+        if connection.vendor == "postgresql" and connection.in_atomic_block:
+            # The new generation was written minutes ago, before any ANALYZE: planned on stale
+            # statistics as a few rows, the diff became a nested loop over 1M x 1M rows (minutes
+            # on the 1M book). Two generations of every client are hash-joined (seconds).
+            cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute(
             f"{insert}SELECT %s, n.client_id, {code_sql('n.segment')} FROM {activity} n "  # noqa: S608
             f"LEFT JOIN {activity} o ON o.generation = %s AND o.client_id = n.client_id "
