@@ -53,22 +53,6 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
-    @staticmethod
-    def page_rows(queryset: QuerySet, limit: int) -> QuerySet:
-        """The first `limit` rows of the ordered, filtered `queryset`, keys first: the sub-select
-        finds the page's primary keys (on the ledger, an index-only scan of (client, time, id)
-        over the user's clients), and only those rows are read with their joins. Reading whole
-        rows before the sort made a book's trade list read every trade of the book (5,000 rows
-        for 300 clients on the 1M book) to keep 100. Still one statement. Querysets with
-        annotations are sliced as they are (the outer query would not carry them)."""
-        if queryset.query.annotations:
-            return queryset[:limit]
-        keys = queryset.values("pk")[:limit]
-        rows = queryset.model._base_manager.filter(pk__in=keys)
-        rows.query.select_related = queryset.query.select_related
-        rows.query.deferred_loading = queryset.query.deferred_loading
-        return rows.order_by(*queryset.query.order_by)
-
     def get_page_size(self, request: Request) -> int:
         return strict_page_size(
             request, param=self.page_size_query_param, default=self.page_size, maximum=self.max_page_size
@@ -298,12 +282,6 @@ class KeysetPagination(pagination.BasePagination):
                 "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
             },
         ]
-
-
-class LedgerCursorPagination(KeysetPagination):
-    """Trades: newest first, `(-executed_at, -id)`."""
-
-    ordering = ("-executed_at", "-id")
 
 
 class LedgerPagination(KeysetPagination):
