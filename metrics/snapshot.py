@@ -6,22 +6,21 @@ transaction. Re-running D replaces D's rows of the same versions and nothing els
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
 from decimal import Decimal
 from importlib import import_module
 
 import numpy as np
 import pandas as pd
-from django.db import DatabaseError, connection, connections, models, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models import Count, Max, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from brokercrm.lib.exchange_time import day_end, day_start
 from brokercrm.nightly import StageContext, StageResult
-from brokercrm.nightly.bulk import bulk_replace, read_frame, session_work_mem
+from brokercrm.nightly.bulk import bulk_replace, nan_sql, no_jit, read_frame, read_numbers, session_work_mem
 from clients.models import Client, ClientAssignment, ClientLogin, Trade
 from feedback.models import Complaint, SurveyResponse
 from feedback.selectors import sql_datetime
@@ -148,7 +147,7 @@ def _read_book_from_activity(
     )
     clv_column, clv_join, clv_params = "", "", []
     if churn_generation is not None:
-        clv_column = f", {selectors.clv_sql('s.clv')}"
+        clv_column = f", {nan_sql('s.clv')}"
         clv_join = f"LEFT JOIN {_q(ChurnScore._meta.db_table)} s ON s.generation = %s AND s.client_id = c.id "
         clv_params = [churn_generation]
     sql = (
@@ -160,8 +159,10 @@ def _read_book_from_activity(
     )
     params = [start, start, as_of, start, as_of, as_of, generation, *clv_params, *join_params, as_of]
     params += list(client_range or [])
-    columns = ["client_id", "account_manager_id", "branch_id", "flags", "tenure_days", "commission_cents"]
-    columns += ["trades_year", "segment_code", *(["clv"] if churn_generation is not None else [])]
+    columns = dict.fromkeys(["client_id", "account_manager_id", "branch_id", "flags", "tenure_days"], "i")
+    columns |= {"commission_cents": "i", "trades_year": "i", "segment_code": "i"}
+    if churn_generation is not None:
+        columns["clv"] = "f"  # NULL (not valued) is NaN
     with session_work_mem(), transaction.atomic():
         if connection.vendor == "postgresql":
             # Merge joins of the client-ordered indexes (the unique (generation, client) ones),
@@ -169,7 +170,7 @@ def _read_book_from_activity(
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL enable_hashjoin = off")
                 cursor.execute("SET LOCAL enable_seqscan = off")
-        raw = segment_log.read_columns(sql, params, columns)
+        raw = read_numbers(sql, params, columns)
     flags = raw["flags"].to_numpy().astype("int64")
     frame = pd.DataFrame(
         {
@@ -195,7 +196,6 @@ def read_period_trades(as_of: dt.date) -> pd.DataFrame:
     rollup holds: id <= its watermark, so the same as summing the rollup's days), loss (1 when the
     realised P&L over all the period's trades sums below zero; see read_losers): one range of
     the ledger's executed_at index instead of a full scan of the rollup."""
-    from retention import segment_log
 
     start = day_start(as_of - dt.timedelta(days=d.PERIOD_DAYS - 1))
     watermark = RollupWatermark.objects.filter(name=ROLLUP_WATERMARK).values_list("last_trade_id", flat=True).first()
@@ -206,8 +206,7 @@ def read_period_trades(as_of: dt.date) -> pd.DataFrame:
     )
     params = [watermark or 0, sql_datetime(start), sql_datetime(day_end(as_of))]
     with session_work_mem(), transaction.atomic():
-        frame = segment_log.read_columns(sql, params, ["client_id", "trades_period", "loss"])
-    return frame.astype({"client_id": "int64", "trades_period": "int64", "loss": "int64"})
+        return read_numbers(sql, params, {"client_id": "i", "trades_period": "i", "loss": "i"})
 
 
 def read_losers(as_of: dt.date) -> np.ndarray:
@@ -395,7 +394,7 @@ def run_reads(tasks: dict[str, Callable[[], object]]) -> dict[str, object]:
 
     def run(task: Callable[[], object]) -> object:
         try:
-            with _without_jit():
+            with no_jit():
                 return task()
         finally:
             connections.close_all()  # this worker thread's connection
@@ -490,26 +489,10 @@ def build_book(
     return book, times, notes
 
 
-@contextmanager
-def _without_jit() -> Iterator[None]:
-    """PostgreSQL's JIT off meanwhile: it compiles the stage's few large queries for up to ~0.4 s
-    each (read_spend's estimate crosses its threshold) and saves less than that. No-op elsewhere."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET jit = off")
-    try:
-        yield
-    finally:
-        with suppress(DatabaseError), connection.cursor() as cursor:
-            cursor.execute("RESET jit")
-
-
 def compute(as_of: dt.date) -> tuple[list[dict], dict]:
     """Every metric row of `as_of` (code, dimension, key, value, numerator, denominator), and
     notes on what was left out."""
-    with _without_jit():
+    with no_jit():
         return _compute(as_of)
 
 

@@ -22,7 +22,7 @@ from django.db.models import Count, Q
 from brokercrm.lib import pgbinary
 from brokercrm.lib.db import is_postgres
 from brokercrm.nightly import StageContext, StageResult, bulk
-from brokercrm.nightly.bulk import bulk_replace, session_work_mem
+from brokercrm.nightly.bulk import bulk_replace, nan_sql, no_jit, read_numbers, session_work_mem
 from retention import conf, lifetime, scoring
 from retention.dormancy import delete_chunk_rows
 from retention.inputs import SIGNAL_SQL_COLUMNS, ledger_signals_sql, read_signals
@@ -81,7 +81,7 @@ def read_activity(
     (`columns`: only these ClientActivity fields besides client_id and segment).
 
     Read as numbers (segment as its index in ActivitySegment, dates as day numbers, NULL
-    integers as 0 and NULL floats as NaN) through summary.read_numbers: no Python object per
+    integers as 0 and NULL floats as NaN) through read_numbers: no Python object per
     value."""
     fields = {field.name: field.column for field in ClientActivity._meta.concrete_fields}
     wanted = [name for name in ACTIVITY_COLUMNS if name not in ("client_id", "segment")]
@@ -105,13 +105,13 @@ def read_activity(
             select.append(f"COALESCE({column}, 0)")
             kinds[name] = "i"
         else:
-            select.append(summary.nan_sql(column))
+            select.append(nan_sql(column))
             kinds[name] = "f"
     where, params = "generation = %s", [generation]
     if client_from is not None:
         where += " AND client_id >= %s AND client_id <= %s"
         params += [client_from, client_to]
-    raw = summary.read_numbers(
+    raw = read_numbers(
         f"SELECT {', '.join(select)} FROM {quote(ClientActivity._meta.db_table)} "  # noqa: S608
         f"WHERE {where} ORDER BY client_id",
         params,
@@ -198,14 +198,14 @@ def stored_fit(as_of: dt.date) -> scoring.ModelFit:
 
 
 def churn_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -> int:
-    with summary.no_jit():
+    with no_jit():
         return _churn_chunk(ctx, client_id_from, client_id_to)
 
 
 def _churn_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -> int:
     act, params = conf.activity_params(), conf.churn_params()
     activity = read_activity(activity_generation(ctx.as_of), client_id_from, client_id_to)
-    ledger = summary.read_numbers(
+    ledger = read_numbers(
         f"SELECT {', '.join(SIGNAL_SQL_COLUMNS)} FROM {connection.ops.quote_name(staging_table(ctx))} "  # noqa: S608
         "WHERE client_id >= %s AND client_id <= %s",
         [client_id_from, client_id_to],
@@ -213,7 +213,7 @@ def _churn_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -> i
     )
     signals = read_signals(ctx.as_of, client_id_from, client_id_to, act, ledger=ledger)
     scores = scoring.score_clients(activity, signals, stored_fit(ctx.as_of), ctx.as_of, params, act, as_json=True)
-    tiers = summary.read_numbers(
+    tiers = read_numbers(
         f"SELECT client_id, tier FROM {connection.ops.quote_name(TierResult._meta.db_table)} "  # noqa: S608
         "WHERE as_of = %s AND client_id >= %s AND client_id <= %s",
         [ctx.as_of, client_id_from, client_id_to],

@@ -10,7 +10,7 @@ from django.db.models import Count, Q
 
 from brokercrm.lib.db import is_postgres
 from brokercrm.nightly import StageContext, StageResult, bulk
-from brokercrm.nightly.bulk import bulk_replace
+from brokercrm.nightly.bulk import bulk_replace, no_jit
 from retention import conf, scoring
 from retention.inputs import read_activity_inputs
 from retention.models import ClientActivity
@@ -55,7 +55,7 @@ def activity_rows(frame: pd.DataFrame, ctx: StageContext) -> pd.DataFrame:
 
 
 def dormancy_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -> int:
-    with summary.no_jit():
+    with no_jit():
         return _dormancy_chunk(ctx, client_id_from, client_id_to)
 
 

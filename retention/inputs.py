@@ -14,7 +14,7 @@ from django.db import connection
 
 from brokercrm.lib.db import is_postgres
 from brokercrm.lib.exchange_time import day_start
-from brokercrm.nightly.bulk import read_frame
+from brokercrm.nightly.bulk import read_frame, read_numbers
 from clients.models import AssetSnapshot, CashFlow, Client, Trade
 from retention.conf import ActivityParams
 from retention.scoring import ACTIVITY_INPUT, NONE, day_numbers, empty_signals
@@ -35,7 +35,7 @@ def read_activity_inputs(
     `days`: the range's rollup aggregates when already known (the dormancy stage reads them from
     the running summary, segmentation/summary.py: summary.DAY_COLUMNS, days as day numbers);
     otherwise they are computed here from the rollup (the back-test, past dates)."""
-    clients = summary.read_numbers(
+    clients = read_numbers(
         f"SELECT id, {summary.day_number_sql('opened_on')}, "  # noqa: S608
         f"COALESCE({summary.day_number_sql('closed_on')}, {NONE}) FROM {_table(Client)} "
         "WHERE id >= %s AND id <= %s AND opened_on <= %s ORDER BY id",
@@ -66,7 +66,7 @@ def read_latest_assets(as_of: dt.date, client_from: int, client_to: int) -> pd.D
     columns = {"client_id": "i", "cash": "f", "market_value": "f"}
     snapshots = _table(AssetSnapshot)
     if is_postgres():
-        return summary.read_numbers(
+        return read_numbers(
             "SELECT c.id, s.cash, s.market_value "  # noqa: S608
             f"FROM {_table(Client)} c CROSS JOIN LATERAL (SELECT as_of, cash, market_value FROM {snapshots} "
             "WHERE client_id = c.id AND as_of <= %s ORDER BY as_of DESC LIMIT 1) s "

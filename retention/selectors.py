@@ -21,6 +21,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
+from brokercrm.nightly.bulk import nan_sql, read_numbers
 from brokercrm.nightly.chunks import client_id_ranges
 from brokercrm.policy import get_visible_or_404, scope_queryset
 from clients.models import Client
@@ -133,10 +134,10 @@ def activity_frame(as_of: dt.date) -> pd.DataFrame:
 def published_segments(generation: int) -> pd.DataFrame:
     """client_id, segment of a ClientActivity generation, in client order (one query)."""
     table = connection.ops.quote_name(ClientActivity._meta.db_table)
-    frame = segment_log.read_columns(
+    frame = read_numbers(
         f"SELECT client_id, {segment_log.code_sql('segment')} FROM {table} WHERE generation = %s",  # noqa: S608
         [generation],
-        ["client_id", "code"],
+        {"client_id": "i", "code": "i"},
     )
     frame = pd.DataFrame(
         {
@@ -195,14 +196,6 @@ def _scores_generation(as_of: dt.date, fit: LifetimeFit) -> int | None:
     return churn.generation
 
 
-def clv_sql(column: str) -> str:
-    """A numeric CLV column as float8, NULL (not valued) as NaN on PostgreSQL (a float array,
-    not Python objects); elsewhere as is (see clv_values)."""
-    if connection.vendor == "postgresql":
-        return f"COALESCE(CAST({column} AS DOUBLE PRECISION), 'NaN')"
-    return column
-
-
 def clv_values(values: np.ndarray) -> np.ndarray:
     return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype="float64")
 
@@ -213,10 +206,10 @@ def published_clv(as_of: dt.date, fit: LifetimeFit) -> pd.DataFrame | None:
     if generation is None:
         return None
     table = connection.ops.quote_name(ChurnScore._meta.db_table)
-    frame = segment_log.read_columns(  # NULL is NaN on PostgreSQL (clv_sql); elsewhere read_frame
-        f"SELECT client_id, {clv_sql('clv')} FROM {table} WHERE generation = %s",  # noqa: S608
+    frame = read_numbers(  # NULL (not valued) is NaN
+        f"SELECT client_id, {nan_sql('clv')} FROM {table} WHERE generation = %s",  # noqa: S608
         [generation],
-        ["client_id", "clv"],
+        {"client_id": "i", "clv": "f"},
     )
     frame = pd.DataFrame(
         {"client_id": frame["client_id"].to_numpy().astype("int64"), "clv": clv_values(frame["clv"].to_numpy())}

@@ -69,6 +69,68 @@ def read_frame(sql: str, params: Sequence[Any], columns: list[str]) -> pd.DataFr
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
+def read_numbers(sql: str, params: list, columns: dict[str, str]) -> pd.DataFrame:
+    """The rows of SELECT `sql` as a DataFrame of int64 ("i") and float64 ("f") columns.
+
+    PostgreSQL: one result row holding each column as `array_send(array_agg(...))`, the binary
+    array of bigint or float8: fixed-width elements, so numpy decodes a column in one call with
+    no Python object per value (read_frame builds one per value; COPY TO STDOUT is read one
+    message per row). The SELECT must give no NULLs (use COALESCE / nan_sql). Elsewhere: the
+    cursor, NULL as NaN in float columns."""
+    names = list(columns)
+    if not is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=names) if rows else pd.DataFrame(columns=names)
+        for name, kind in columns.items():
+            if kind == "f":
+                frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+            else:
+                frame[name] = pd.to_numeric(frame[name]).astype("int64")
+        return frame
+    aliases = [f"c{index}" for index in range(len(names))]
+    arrays = ", ".join(
+        f"array_send(array_agg(CAST({alias} AS {'DOUBLE PRECISION' if kind == 'f' else 'BIGINT'})))"
+        for alias, kind in zip(aliases, columns.values(), strict=True)
+    )
+    statement = f"SELECT {arrays} FROM ({sql}) AS rows ({', '.join(aliases)})"  # noqa: S608
+    with connection.cursor() as cursor, psycopg.Cursor(cursor.cursor.connection) as binary:
+        binary.execute(statement, params, binary=True)
+        payloads = binary.fetchone()
+    out = {}
+    for name, kind, payload in zip(names, columns.values(), payloads, strict=True):
+        out[name] = _decode_array(payload, kind)
+    return pd.DataFrame(out)
+
+
+def _decode_array(payload: bytes | None, kind: str) -> np.ndarray:
+    """A 1-D bigint / float8 array in PostgreSQL's binary format -> numpy (no NULL elements)."""
+    dtype = "float64" if kind == "f" else "int64"
+    if payload is None:
+        return np.empty(0, dtype=dtype)
+    data = bytes(payload)
+    header = np.frombuffer(data, dtype=">i4", count=3)
+    ndim, has_null = int(header[0]), int(header[1])
+    if ndim == 0:
+        return np.empty(0, dtype=dtype)
+    if ndim != 1 or has_null:
+        raise ValueError("read_numbers: a column has NULLs (use nan_sql / COALESCE)")
+    count = int(np.frombuffer(data, dtype=">i4", count=1, offset=12)[0])
+    records = np.frombuffer(
+        data, dtype=np.dtype([("len", ">i4"), ("value", ">f8" if kind == "f" else ">i8")]), count=count, offset=20
+    )
+    return records["value"].astype(dtype)
+
+
+def nan_sql(expression: str) -> str:
+    """A float expression with NULL as NaN on PostgreSQL (read_numbers needs no NULLs there;
+    elsewhere a NULL is read as NaN)."""
+    if is_postgres():
+        return f"COALESCE(CAST({expression} AS DOUBLE PRECISION), 'NaN'::float8)"
+    return f"CAST({expression} AS DOUBLE PRECISION)"
+
+
 def _array(values: list) -> np.ndarray:
     """A numpy column from a list psycopg returned (None for NULL)."""
     if values and any(value is None for value in values):
@@ -399,3 +461,20 @@ def session_work_mem() -> Iterator[None]:
         # In a failed transaction the SET is rolled back with it and RESET cannot run.
         with suppress(DatabaseError), connection.cursor() as cursor:
             cursor.execute("RESET work_mem")
+
+
+@contextmanager
+def no_jit() -> Iterator[None]:
+    """Switch PostgreSQL's JIT off for this connection meanwhile: the nightly chunk queries
+    (tens of thousands of rows, large cost estimates) otherwise pay ~10-100 ms of compilation
+    each, more than they gain. No-op elsewhere."""
+    if not is_postgres():
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+    try:
+        yield
+    finally:
+        with suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("RESET jit")

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from decimal import Decimal
 
 import numpy as np
@@ -31,24 +30,6 @@ __all__ = ["scoring_book"]
 
 D = dt.date(2026, 6, 30)
 S = D - dt.timedelta(days=PERIOD_DAYS)
-_ids = itertools.count(1)
-
-
-def trade_on(client: Client, day: dt.date, instrument, commission: str, pnl: str | None = None) -> Trade:
-    amount = Decimal(commission) * 1000
-    return Trade(
-        trade_id=f"F{next(_ids):010d}",
-        client=client,
-        executed_at=local_noon(day),
-        instrument=instrument,
-        side="buy",
-        quantity=amount / 10,
-        price=Decimal(10),
-        amount=amount,
-        commission=Decimal(commission),
-        channel="mobile",
-        realized_pnl=None if pnl is None else Decimal(pnl),
-    )
 
 
 @pytest.fixture

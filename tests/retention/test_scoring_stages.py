@@ -4,7 +4,6 @@ idempotence and a failed night."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from decimal import Decimal
 
 import numpy as np
@@ -17,30 +16,13 @@ from retention.models import ChurnScore, ClientActivity, LifetimeFit
 from segmentation.models import ResultSet
 from tests import factories
 from tests.nightly.conftest import eager_celery, run_nightly
-from tests.segmentation.books import local_noon, make_clients
+from tests.segmentation.books import local_noon, make_clients, trade_on
 
 __all__ = ["eager_celery", "run_nightly"]
 
 pytestmark = pytest.mark.django_db
 
 AS_OF = dt.date(2026, 6, 30)
-_ids = itertools.count(1)
-
-
-def trade_on(client: Client, day: dt.date, instrument, commission: str = "5.00") -> Trade:
-    amount = Decimal(commission) * 1000
-    return Trade(
-        trade_id=f"S{next(_ids):010d}",
-        client=client,
-        executed_at=local_noon(day),
-        instrument=instrument,
-        side="buy",
-        quantity=amount / 10,
-        price=Decimal(10),
-        amount=amount,
-        commission=Decimal(commission),
-        channel="mobile",
-    )
 
 
 def rhythm(

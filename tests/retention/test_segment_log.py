@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ from retention import segment_log, selectors
 from retention.models import SegmentChange, SegmentLogDate
 from tests import factories
 from tests.nightly.conftest import eager_celery, run_nightly
-from tests.segmentation.books import local_noon, make_clients
+from tests.segmentation.books import make_clients, trade_on
 
 __all__ = ["eager_celery", "run_nightly"]
 
@@ -28,23 +27,6 @@ pytestmark = pytest.mark.django_db
 
 FIRST = dt.date(2026, 6, 20)
 NIGHTS = [FIRST + dt.timedelta(days=n) for n in range(6)]  # 20 .. 25 June
-_ids = itertools.count(1)
-
-
-def trade_on(client: Client, day: dt.date, instrument, commission: str = "5.00") -> Trade:
-    amount = Decimal(commission) * 1000
-    return Trade(
-        trade_id=f"L{next(_ids):010d}",
-        client=client,
-        executed_at=local_noon(day),
-        instrument=instrument,
-        side="buy",
-        quantity=amount / 10,
-        price=Decimal(10),
-        amount=amount,
-        commission=Decimal(commission),
-        channel="mobile",
-    )
 
 
 @pytest.fixture

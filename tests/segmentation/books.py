@@ -112,3 +112,27 @@ def make_book(
 
 def add_assets(client: Client, *, as_of: dt.date, total: Decimal | str | int) -> AssetSnapshot:
     return AssetSnapshot.objects.create(client=client, as_of=as_of, cash=Decimal(str(total)), market_value=Decimal(0))
+
+
+_unsaved_ids = itertools.count(1)
+
+
+def trade_on(
+    client: Client, day: dt.date, instrument: Instrument, commission: str = "5.00", pnl: str | None = None
+) -> Trade:
+    """An unsaved buy at noon of `day` (exchange time) with `commission` (amount 1,000x it), for
+    tests that save or bulk-create it themselves."""
+    amount = Decimal(commission) * 1000
+    return Trade(
+        trade_id=f"U{next(_unsaved_ids):010d}",
+        client=client,
+        executed_at=local_noon(day),
+        instrument=instrument,
+        side="buy",
+        quantity=amount / 10,
+        price=Decimal(10),
+        amount=amount,
+        commission=Decimal(commission),
+        channel="mobile",
+        realized_pnl=None if pnl is None else Decimal(pnl),
+    )
