@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -133,6 +134,13 @@ def main() -> None:
     parser.add_argument("--full-night", action="store_true", help="also run reactivation and needs")
     parser.add_argument(
         "--reuse-history", action="store_true", help="skip step 2 when S is already recorded (a previous run of this)"
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="then run the tier stage and the metrics stage of D alternately N times each: the median ratio of "
+        "the pairs is the figure to trust on a busy machine",
     )
     args = parser.parse_args()
 
@@ -237,7 +245,21 @@ def main() -> None:
     timed("segments of D (published rows)", selectors.activity_segments, args.as_of)
     timed("model CLV (published churn scores)", selectors.model_clv, args.as_of)
     timed("spend", snapshot.read_spend, args.as_of)
+    timed("sign-ins of the period", snapshot.read_logins, args.as_of)
     timed("compute (all of the above + pandas)", snapshot.compute, args.as_of)
+
+    if args.pairs:
+        # Each stage alone in its own nightly run of D (both are idempotent for a date), tier
+        # stage then metrics stage, so load that comes and goes on a shared machine hits both
+        # sides of a pair alike.
+        print(f"\n  {args.pairs} alternating pairs, each stage alone in a run of {args.as_of}")
+        ratios = []
+        for number in range(1, args.pairs + 1):
+            tier_time = run_stages(args.as_of, ["tiers"])["tiers"]
+            metrics_time = run_stages(args.as_of, ["metrics"])["metrics"]
+            ratios.append(metrics_time / tier_time)
+            print(f"    pair {number}: tiers {tier_time:6.2f} s, metrics {metrics_time:6.2f} s, {ratios[-1]:5.2f}")
+        print(f"  median ratio of the pairs {statistics.median(ratios):5.2f}  (<= 1.0)")
 
 
 if __name__ == "__main__":

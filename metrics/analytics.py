@@ -141,21 +141,36 @@ def _mean_parts(frame: pd.DataFrame, dimension: str, column: str) -> pd.DataFram
     return result
 
 
-def _top_share(population: pd.DataFrame, dimension: str) -> pd.DataFrame:
-    """Per key of the dimension: commission of the top ceil(20% n) population clients by
-    commission (ties broken by client id), and of all n. Sorted and summed in numpy."""
-    mask, keys = _keys(population, dimension)
+def _commission_order(population: pd.DataFrame) -> np.ndarray:
+    """Row order of the population by commission descending, then client id: a total order,
+    sorted once and shared by every dimension's top-share (see _top_share)."""
     commission = population["commission_cents"].to_numpy(dtype="int64")
-    client_ids = population["client_id"].to_numpy(dtype="int64")
-    if mask is not None:
-        commission, client_ids = commission[mask], client_ids[mask]
+    return np.lexsort((population["client_id"].to_numpy(dtype="int64"), -commission))
+
+
+def _top_share(population: pd.DataFrame, dimension: str, order: np.ndarray | None = None) -> pd.DataFrame:
+    """Per key of the dimension: commission of the top ceil(20% n) population clients by
+    commission (ties broken by client id), and of all n. Sorted and summed in numpy.
+
+    `order`: _commission_order(population), when the caller has it."""
+    mask, keys = _keys(population, dimension)
     if len(keys) == 0:
         return pd.DataFrame({"top": [], "total": []}, dtype="float64")
+    if order is None:
+        order = _commission_order(population)
+    commission = population["commission_cents"].to_numpy(dtype="int64")[order]
+    if mask is None:
+        keys = keys[order]
+    else:
+        # The keys of the masked rows, in commission order: a row's key by its position.
+        full = np.full(len(population), -1, dtype="int64")
+        full[mask] = keys
+        kept = mask[order]
+        keys, commission = full[order][kept], commission[kept]
     # By key, then commission descending, then client id: the (commission, id) order is total,
     # so sorting by it first and then stably by key gives the same order as one 3-key lexsort.
-    order = np.lexsort((client_ids, -commission))
-    order = order[np.argsort(keys[order], kind="stable")]
-    keys, commission = keys[order], commission[order]
+    by_key = np.argsort(keys, kind="stable")
+    keys, commission = keys[by_key], commission[by_key]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
     rank = np.arange(len(keys)) - np.repeat(starts, sizes)
@@ -245,6 +260,7 @@ def metric_rows(
     book = book[list(dict.fromkeys(column for column in used if column in book.columns))]
     population = book[book["open_end"] == 1]
     total_commission = float(population["commission_cents"].sum())
+    commission_order = _commission_order(population)
     rows: list[dict] = []
     for dimension in DIMENSIONS:
         pop = _Table(
@@ -252,7 +268,7 @@ def metric_rows(
         )
         cohort = _Table(_sum_by_key(book, dimension, COHORT_COLUMNS, cohort=True))
         everyone = _Table(_sum_by_key(book, dimension, ["tenure_days", "one"]))
-        top = _Table(_top_share(population, dimension))
+        top = _Table(_top_share(population, dimension, commission_order))
         response = _Table(_mean_parts(complaint_times, dimension, "response_hours"))
         resolution = _Table(_mean_parts(complaint_times, dimension, "resolution_hours"))
         clv = _Table(_mean_parts(population, dimension, "clv")) if with_clv else None

@@ -221,20 +221,37 @@ def read_losers(as_of: dt.date) -> np.ndarray:
     return frame["client_id"].to_numpy(dtype="int64")
 
 
-def read_logins(as_of: dt.date) -> pd.DataFrame | None:
-    """client_id, logins_period: sign-ins per client in the period (S, D], from the daily login
-    counts (a range of their (day, client) index); None when the period holds no login row at
-    all (no login data provided: the metric is left out rather than shown as zero)."""
+def read_logins(as_of: dt.date) -> pd.DataFrame:
+    """client_id, logins: the daily login counts of the period (S, D], as they are: one range of
+    the (day, client) index covering the count (about 3 rows per client a month, ~2.9M at 1M
+    clients). They are summed per client by login_counts: PostgreSQL's GROUP BY client_id
+    builds a hash table of ~1M groups, which took longer than reading every row (2.3 s against
+    1.2 s at 1M clients)."""
     start = as_of - dt.timedelta(days=d.PERIOD_DAYS)
-    frame = read_frame(
-        f"SELECT client_id, SUM(logins) FROM {_q(ClientLogin._meta.db_table)} "  # noqa: S608
-        "WHERE day > %s AND day <= %s GROUP BY client_id",
-        [start, as_of],
-        ["client_id", "logins_period"],
-    )
-    if frame.empty:
+    with session_work_mem(), transaction.atomic():
+        return read_numbers(
+            f"SELECT client_id, logins FROM {_q(ClientLogin._meta.db_table)} "  # noqa: S608
+            "WHERE day > %s AND day <= %s",
+            [start, as_of],
+            {"client_id": "i", "logins": "i"},
+        )
+
+
+def login_counts(rows: pd.DataFrame, book_ids: np.ndarray) -> np.ndarray | None:
+    """Sign-ins of each client of `book_ids` (sorted, unique) in the rows of read_logins, 0 for
+    none; None when there are no rows at all (no login data provided: the metric is left out
+    rather than shown as zero). Sign-ins of clients outside the book (not open on D) do not
+    count."""
+    if rows.empty:
         return None
-    return frame.astype({"client_id": "int64", "logins_period": "int64"})
+    client_ids = rows["client_id"].to_numpy("int64")
+    if not len(book_ids):
+        return np.zeros(0, dtype="int64")
+    position = np.searchsorted(book_ids, client_ids)
+    position[position == len(book_ids)] = 0
+    in_book = book_ids[position] == client_ids
+    logins = rows["logins"].to_numpy("int64")[in_book]
+    return np.bincount(position[in_book], weights=logins, minlength=len(book_ids)).astype("int64")
 
 
 def read_answers(as_of: dt.date) -> pd.DataFrame:
@@ -505,6 +522,7 @@ def _compute(as_of: dt.date) -> tuple[list[dict], dict]:
     clv_fn = optional_source("model_clv")
     tasks = book_reads(as_of, fast=fast)
     tasks["spend"] = lambda: read_spend(as_of)
+    tasks["logins"] = lambda: read_logins(as_of)
     if segments_fn is not None:
         tasks["segments_start"] = lambda: segments_fn(start)
     reads = run_reads(tasks)
@@ -524,12 +542,15 @@ def _compute(as_of: dt.date) -> tuple[list[dict], dict]:
     if not with_clv:
         notes["cltv_model"] = "No lifetime model fitted for this date (retention.selectors.model_clv)."
     book = book.drop(columns=["segment_end"], errors="ignore")
-    logins = read_logins(as_of)
+    book_ids = book["client_id"].to_numpy("int64")
+    if len(book_ids) > 1 and not (book_ids[1:] > book_ids[:-1]).all():
+        book = book.sort_values("client_id", kind="stable").reset_index(drop=True)
+        book_ids = book["client_id"].to_numpy("int64")
+    logins = login_counts(reads["logins"], book_ids)
     if logins is None:
         notes["login_frequency"] = "No login data provided for the period (manage.py import_ledger logins)."
     else:
-        position = _positions(book["client_id"].to_numpy("int64"), logins["client_id"])
-        book["logins_period"] = _take(logins["logins_period"].to_numpy("int64"), position, 0)
+        book["logins_period"] = logins
     tiers_missing = "tiers" in notes
     spend, new = reads["spend"]
     if "" not in spend:

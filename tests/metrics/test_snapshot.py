@@ -4,6 +4,7 @@ idempotency and definition versions."""
 import datetime as dt
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 import pytest
 from django.utils import timezone
@@ -228,6 +229,19 @@ def test_login_frequency_is_left_out_where_no_login_data_is_provided(with_retent
     assert "login_frequency" not in values()
     assert "trade_frequency" in values()
     assert "login data" in KpiSnapshot.objects.get(as_of=D).detail["left_out"]["login_frequency"]
+
+
+def test_read_logins_sums_the_period_per_book_client(book):
+    """Summed by position in the book: two channels of one day add up, days outside (S, D] and
+    clients outside the given book do not count, a book client without sign-ins gets 0."""
+    from metrics.snapshot import login_counts, read_logins
+
+    ids = sorted([book["c1"].pk, book["c2"].pk, book["c4"].pk])
+    rows = read_logins(D)
+    counts = dict(zip(ids, login_counts(rows, np.array(ids, dtype="int64")).tolist(), strict=True))
+    assert counts == {book["c1"].pk: 6, book["c2"].pk: 3, book["c4"].pk: 0}
+    assert login_counts(rows, np.array([], dtype="int64")).tolist() == []
+    assert login_counts(read_logins(S - dt.timedelta(days=100)), np.array(ids, dtype="int64")) is None
 
 
 def test_an_empty_book_gives_undefined_values_not_errors(monkeypatch):
