@@ -126,6 +126,35 @@ def run_stages(as_of: dt.date, stages: list[str]):
     }
 
 
+def tier_steady_state(as_of: dt.date, start: dt.date) -> None:
+    """The tiers of S as a real night finds them (not measured). Only the last few nights and
+    the last run of each month keep their per-client tier rows (TIER_KEEP_DAILY, 7), so S
+    (30 nights back) is usually rebuilt by tiers_at from the last kept date before it plus the
+    tier changes since. Tier nights are run for the last day of the month before S, for S and
+    for the last day of S's month, and TIER_KEEP_DAILY is set to 2 for this process, so D's tier
+    stage drops S's rows and the metrics stage rebuilds S like a real night (a month-end S stays
+    kept, as it would)."""
+    from django.conf import settings
+
+    from segmentation.models import TierRun
+    from segmentation.tiering import tiers_prune
+
+    settings.TIER_KEEP_DAILY = 2
+    month_before = start.replace(day=1) - dt.timedelta(days=1)
+    month_last = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    for night in sorted({month_before, start, month_last}):
+        if night >= as_of or TierRun.objects.published().filter(as_of=night).exists():
+            continue
+        started = time.perf_counter()
+        run_stages(night, ["tiers"])
+        print(f"  tiers of {night} (for the tiers of S) in {time.perf_counter() - started:6.1f} s")
+    tiers_prune(keep_daily=2)
+    kept = TierRun.objects.retained().filter(as_of=start).exists()
+    base = TierRun.objects.retained().filter(as_of__lt=start).order_by("-as_of").values_list("as_of", flat=True).first()
+    how = "read as stored" if kept else f"rebuilt from {base} and the tier changes since"
+    print(f"  the tiers of S are {how}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--as-of", type=dt.date.fromisoformat, required=True)
@@ -188,6 +217,7 @@ def main() -> None:
         print(f"  {night}: recorded {entry.rows:,} rows ({kind}) in {time.perf_counter() - started:6.1f} s")
     entry = SegmentLogDate.objects.get(as_of=start)
     print(f"  a read of S replays {entry.chain_rows:,} rows (baseline + {entry.depth} change set(s))")
+    tier_steady_state(args.as_of, start)
 
     stages_run = [*SEGMENTATION, *(FULL_NIGHT if args.full_night else []), *SCORING, "metrics"]
     started = time.perf_counter()
