@@ -195,18 +195,33 @@ def read_period_trades(as_of: dt.date) -> pd.DataFrame:
     """client_id, trades_period (executions minus reversals in the period, counting the trades the
     rollup holds: id <= its watermark, so the same as summing the rollup's days), loss (1 when the
     realised P&L over all the period's trades sums below zero; see read_losers): one range of
-    the ledger's executed_at index instead of a full scan of the rollup."""
+    the ledger's executed_at index instead of a full scan of the rollup.
+
+    The range's rows are read as they are (P&L in cents: two decimal places, so exact) and summed
+    per client here: PostgreSQL's GROUP BY over the ~300k clients who traded, with a numeric
+    sum, took four times as long as reading the ~700k rows (1M-client book)."""
 
     start = day_start(as_of - dt.timedelta(days=d.PERIOD_DAYS - 1))
     watermark = RollupWatermark.objects.filter(name=ROLLUP_WATERMARK).values_list("last_trade_id", flat=True).first()
     sql = (
-        "SELECT client_id, SUM(CASE WHEN id <= %s THEN (CASE WHEN reverses_id IS NULL THEN 1 ELSE -1 END) "  # noqa: S608
-        "ELSE 0 END), CASE WHEN SUM(COALESCE(realized_pnl, 0)) < 0 THEN 1 ELSE 0 END "
-        f"FROM {_q(Trade._meta.db_table)} WHERE executed_at >= %s AND executed_at < %s GROUP BY client_id"
+        "SELECT client_id, CASE WHEN id <= %s THEN (CASE WHEN reverses_id IS NULL THEN 1 ELSE -1 END) ELSE 0 END, "  # noqa: S608
+        "CAST(ROUND(COALESCE(realized_pnl, 0) * 100) AS BIGINT) "
+        f"FROM {_q(Trade._meta.db_table)} WHERE executed_at >= %s AND executed_at < %s"
     )
     params = [watermark or 0, sql_datetime(start), sql_datetime(day_end(as_of))]
     with session_work_mem(), transaction.atomic():
-        return read_numbers(sql, params, {"client_id": "i", "trades_period": "i", "loss": "i"})
+        rows = read_numbers(sql, params, {"client_id": "i", "counted": "i", "pnl_cents": "i"})
+    client_ids, slot = np.unique(rows["client_id"].to_numpy("int64"), return_inverse=True)
+    # np.bincount adds in float64: exact for counts and cents below 2^53.
+    trades = np.bincount(slot, weights=rows["counted"].to_numpy("int64"), minlength=len(client_ids))
+    pnl_cents = np.bincount(slot, weights=rows["pnl_cents"].to_numpy("int64"), minlength=len(client_ids))
+    return pd.DataFrame(
+        {
+            "client_id": client_ids,
+            "trades_period": trades.astype("int64"),
+            "loss": (pnl_cents < 0).astype("int64"),
+        }
+    )
 
 
 def read_losers(as_of: dt.date) -> np.ndarray:
