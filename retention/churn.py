@@ -144,6 +144,7 @@ def churn_prepare(ctx: StageContext) -> None:
     inputs = scoring.model_inputs(activity[activity["segment"] != scoring.SEGMENT_CLOSED], ctx.as_of)
     fit = scoring.fit_models(inputs, conf.lifetime_time_unit())
     store_fit(fit, ctx.as_of, nightly_run_id=ctx.run_id)
+    bulk.create_side_table(ChurnScore, key_field="generation", key_value=ctx.stage_run_id)
     table = staging_table(ctx)
     _drop(table)
     sql, params = ledger_signals_sql(ctx.as_of, conf.activity_params())
@@ -249,7 +250,18 @@ def write_scores(rows: pd.DataFrame, generation: int, client_from: int, client_t
     are JSON text (score_clients(as_json=True)), in one transaction.
 
     PostgreSQL: binary COPY with the JSON text passed to jsonb as it is (bulk_replace would
-    serialise Python dicts again). Elsewhere: the text parsed back, then bulk_replace."""
+    serialise Python dicts again), into the generation's side table (bulk.load_chunk: idempotent
+    without a scan). Elsewhere: the text parsed back, then bulk_replace."""
+    if bulk.partitioned(ChurnScore):
+        return bulk.load_chunk(
+            ChurnScore,
+            rows,
+            key_value=generation,
+            range_field="client",
+            low=client_from,
+            high=client_to,
+            copy=lambda table: _copy_scores(rows, table),
+        )
     if not is_postgres():
         parsed = rows.copy()
         for column in JSON_COLUMNS:
@@ -262,7 +274,7 @@ def write_scores(rows: pd.DataFrame, generation: int, client_from: int, client_t
     return len(rows)
 
 
-def _copy_scores(frame: pd.DataFrame) -> None:
+def _copy_scores(frame: pd.DataFrame, table: str | None = None) -> None:
     """Binary COPY of ChurnScore rows, encoded like brokercrm.nightly.bulk does (rows grouped by
     NULL pattern), the JSON columns as jsonb's binary input: a version byte and the text."""
     if frame.empty:
@@ -290,16 +302,32 @@ def _copy_scores(frame: pd.DataFrame) -> None:
     payload = b"".join(parts)
     quote = connection.ops.quote_name
     column_list = ", ".join(quote(fields[name].column) for name in frame.columns)
-    statement = f"COPY {quote(ChurnScore._meta.db_table)} ({column_list}) FROM STDIN WITH (FORMAT binary)"
+    statement = f"COPY {quote(table or ChurnScore._meta.db_table)} ({column_list}) FROM STDIN WITH (FORMAT binary)"
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for start in range(0, len(payload), 1 << 22):
             copy.write(payload[start : start + (1 << 22)])
 
 
+def _risk_counts(generation: int) -> dict[str, int]:
+    """Scores of 70+ and 40-69 of a generation not yet published: on PostgreSQL in its side table
+    (not in ChurnScore before the swap)."""
+    if not bulk.partitioned(ChurnScore):
+        return ChurnScore.objects.filter(generation=generation).aggregate(
+            high=Count("pk", filter=Q(risk__gte=70)), medium=Count("pk", filter=Q(risk__gte=40, risk__lt=70))
+        )
+    with connection.cursor() as cursor:
+        table = connection.ops.quote_name(bulk.load_table(ChurnScore, generation))
+        cursor.execute(
+            f"SELECT COUNT(*) FILTER (WHERE risk >= 70), COUNT(*) FILTER (WHERE risk >= 40 AND risk < 70) FROM {table}"  # noqa: S608
+        )
+        high, medium = cursor.fetchone()
+    return {"high": high, "medium": medium}
+
+
 def churn_finalize(ctx: StageContext) -> StageResult:
-    summary = ChurnScore.objects.filter(generation=ctx.stage_run_id).aggregate(
-        high=Count("pk", filter=Q(risk__gte=70)), medium=Count("pk", filter=Q(risk__gte=40, risk__lt=70))
-    )
+    if bulk.partitioned(ChurnScore):
+        bulk.index_side_table(ChurnScore, key_value=ctx.stage_run_id)
+    summary = _risk_counts(ctx.stage_run_id)
     fit = LifetimeFit.objects.filter(as_of=ctx.as_of).values("status", "r", "alpha", "a", "b").first() or {}
     detail = {"risk_70_plus": summary["high"], "risk_40_69": summary["medium"], "model": fit}
     rows = publish(KIND, ChurnScore, ctx, detail)

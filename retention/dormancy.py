@@ -68,6 +68,15 @@ def _dormancy_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -
         read_activity_inputs(ctx.as_of, client_id_from, client_id_to, params, days=days), ctx.as_of, params
     )
     rows = activity_rows(frame, ctx)
+    if bulk.partitioned(ClientActivity):
+        return bulk.load_chunk(
+            ClientActivity,
+            rows,
+            key_value=ctx.stage_run_id,
+            range_field="client",
+            low=client_id_from,
+            high=client_id_to,
+        )
     if not is_postgres():
         return bulk_replace(
             ClientActivity,
@@ -96,18 +105,38 @@ def delete_chunk_rows(model, generation: int, client_from: int, client_to: int) 
         )
 
 
-def dormancy_finalize(ctx: StageContext) -> StageResult:
-    # One pass over the generation: the segment counts and both flags.
-    per_segment = (
-        ClientActivity.objects.filter(generation=ctx.stage_run_id)
-        .values_list("segment")
-        .annotate(
-            n=Count("*"),
-            about=Count("pk", filter=Q(about_to_go_dormant=True)),
-            regulatory=Count("pk", filter=Q(regulatory_dormant=True)),
+def dormancy_prepare(ctx: StageContext) -> None:
+    """PostgreSQL: the generation's side table, which the chunks load (bulk.create_side_table)."""
+    bulk.create_side_table(ClientActivity, key_field="generation", key_value=ctx.stage_run_id)
+
+
+def _segment_counts(generation: int) -> list[tuple[str, int, int, int]]:
+    """(segment, rows, about to go dormant, regulatory dormant) of a generation not yet published,
+    in one pass over it: on PostgreSQL in its side table (not in ClientActivity before the swap)."""
+    if not bulk.partitioned(ClientActivity):
+        return list(
+            ClientActivity.objects.filter(generation=generation)
+            .values_list("segment")
+            .annotate(
+                n=Count("*"),
+                about=Count("pk", filter=Q(about_to_go_dormant=True)),
+                regulatory=Count("pk", filter=Q(regulatory_dormant=True)),
+            )
+            .values_list("segment", "n", "about", "regulatory")
         )
-        .values_list("segment", "n", "about", "regulatory")
-    )
+    table = connection.ops.quote_name(bulk.load_table(ClientActivity, generation))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT segment, COUNT(*), COUNT(*) FILTER (WHERE about_to_go_dormant), "  # noqa: S608
+            f"COUNT(*) FILTER (WHERE regulatory_dormant) FROM {table} GROUP BY segment"
+        )
+        return cursor.fetchall()
+
+
+def dormancy_finalize(ctx: StageContext) -> StageResult:
+    if bulk.partitioned(ClientActivity):
+        bulk.index_side_table(ClientActivity, key_value=ctx.stage_run_id)
+    per_segment = _segment_counts(ctx.stage_run_id)
     counts, about, regulatory = {}, 0, 0
     for segment, n, about_n, regulatory_n in per_segment:
         counts[segment] = n

@@ -5,6 +5,11 @@ builds them) and published all at once through segmentation's ResultSet, like th
 profiles: re-running a date never shows a mix of old and new rows, and a failed run leaves
 the previous night's rows published. The fitted lifetime model is kept for every date (one
 small row), so model-based figures of any past date can be recomputed.
+
+On PostgreSQL ClientActivity and ChurnScore are LIST-partitioned by `generation` (migration
+0005): a generation is loaded into a side table of its own and attached as the only partition
+when it is published (brokercrm.nightly.bulk); the primary key there is (id, generation), ids
+still come from one sequence. Query them by generation, as every reader does.
 """
 
 from __future__ import annotations

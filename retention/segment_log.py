@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from brokercrm.lib.exchange_time import day_end
 from brokercrm.nightly import StageContext
-from brokercrm.nightly.bulk import read_frame, read_numbers
+from brokercrm.nightly.bulk import load_table, read_frame, read_numbers
 from clients.models import Client, Trade
 from feedback.selectors import sql_datetime
 from retention import conf, scoring
@@ -76,11 +76,15 @@ def _watermark() -> int:
 
 
 def record(ctx: StageContext) -> SegmentLogDate:
-    """Record the segments of `ctx.as_of` (ClientActivity rows of generation ctx.stage_run_id)."""
-    return record_generation(ctx.as_of, ctx.stage_run_id)
+    """Record the segments of `ctx.as_of` (ClientActivity rows of generation ctx.stage_run_id, not
+    yet published: on PostgreSQL still in their side table)."""
+    return record_generation(ctx.as_of, ctx.stage_run_id, table=load_table(ClientActivity, ctx.stage_run_id))
 
 
-def record_generation(as_of: dt.date, generation: int) -> SegmentLogDate:
+def record_generation(as_of: dt.date, generation: int, *, table: str | None = None) -> SegmentLogDate:
+    """`table`: where the generation's rows are (default: ClientActivity); the previous recorded
+    date's generation is read from ClientActivity."""
+    table = table or ClientActivity._meta.db_table
     with transaction.atomic():
         dependents = list(SegmentLogDate.objects.filter(base=as_of).order_by("as_of"))
         # The states of the dates diffed against this one, before its rows change (a re-run).
@@ -90,20 +94,20 @@ def record_generation(as_of: dt.date, generation: int) -> SegmentLogDate:
         previous = SegmentLogDate.objects.filter(as_of__lt=as_of).order_by("-as_of").first()
         base = _diff_base(previous, as_of)
         if base is not None:
-            rows = _insert_changes(as_of, generation, base.generation)
+            rows = _insert_changes(as_of, generation, base.generation, table)
         elif _chainable(previous):
             # The previous date's activity rows are gone (a re-run of this date after its first
             # attempt published): diff against its recorded state instead, so a re-run records
             # exactly what an undisturbed night would have.
             base = previous
-            rows = _insert_changes_from_state(as_of, generation, _state(previous.as_of))
+            rows = _insert_changes_from_state(as_of, generation, _state(previous.as_of), table)
         else:
-            rows = _insert_changes(as_of, generation, None)
-        total = ClientActivity.objects.filter(generation=generation).count()
+            rows = _insert_changes(as_of, generation, None, table)
+        total = _count(generation, table)
         if base is not None and base.chain_rows + rows > MAX_CHAIN_FACTOR * max(total, 1):
             SegmentChange.objects.filter(as_of=as_of).delete()
             base = None
-            rows = _insert_changes(as_of, generation, None)
+            rows = _insert_changes(as_of, generation, None, table)
         entry = SegmentLogDate.objects.create(
             as_of=as_of,
             base=base.as_of if base is not None else None,
@@ -141,11 +145,17 @@ def _chainable(previous: SegmentLogDate | None) -> bool:
     )
 
 
-def _insert_changes_from_state(as_of: dt.date, generation: int, base_state: pd.DataFrame) -> int:
+def _count(generation: int, table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {_q(table)} WHERE generation = %s", [generation])  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def _insert_changes_from_state(as_of: dt.date, generation: int, base_state: pd.DataFrame, table: str) -> int:
     """The date's changes against a recorded state (client_id, code): the rows _insert_changes
     writes against that state's own activity generation."""
     new = read_numbers(
-        f"SELECT client_id, {code_sql('segment')} FROM {_q(ClientActivity._meta.db_table)} "  # noqa: S608
+        f"SELECT client_id, {code_sql('segment')} FROM {_q(table)} "  # noqa: S608
         "WHERE generation = %s",
         [generation],
         {"client_id": "i", "code": "i"},
@@ -163,14 +173,15 @@ def _insert_changes_from_state(as_of: dt.date, generation: int, base_state: pd.D
     return int(changed.sum())
 
 
-def _insert_changes(as_of: dt.date, generation: int, base_generation: int | None) -> int:
-    """INSERT ... SELECT the date's changes against `base_generation` (every row when None)."""
-    table, activity = _q(SegmentChange._meta.db_table), _q(ClientActivity._meta.db_table)
+def _insert_changes(as_of: dt.date, generation: int, base_generation: int | None, new_table: str) -> int:
+    """INSERT ... SELECT the date's changes (rows of `generation` in `new_table`) against
+    `base_generation` in ClientActivity (every row when None)."""
+    table, activity, new = _q(SegmentChange._meta.db_table), _q(ClientActivity._meta.db_table), _q(new_table)
     insert = f"INSERT INTO {table} (as_of, client_id, segment) "
     with connection.cursor() as cursor:
         if base_generation is None:
             cursor.execute(
-                f"{insert}SELECT %s, client_id, {code_sql('segment')} FROM {activity} WHERE generation = %s",  # noqa: S608
+                f"{insert}SELECT %s, client_id, {code_sql('segment')} FROM {new} WHERE generation = %s",  # noqa: S608
                 [as_of, generation],
             )
             return cursor.rowcount
@@ -180,7 +191,7 @@ def _insert_changes(as_of: dt.date, generation: int, base_generation: int | None
             # on the 1M book). Two generations of every client are hash-joined (seconds).
             cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute(
-            f"{insert}SELECT %s, n.client_id, {code_sql('n.segment')} FROM {activity} n "  # noqa: S608
+            f"{insert}SELECT %s, n.client_id, {code_sql('n.segment')} FROM {new} n "  # noqa: S608
             f"LEFT JOIN {activity} o ON o.generation = %s AND o.client_id = n.client_id "
             "WHERE n.generation = %s AND (o.client_id IS NULL OR o.segment <> n.segment)",
             [as_of, base_generation, generation],
@@ -188,7 +199,7 @@ def _insert_changes(as_of: dt.date, generation: int, base_generation: int | None
         rows = cursor.rowcount
         cursor.execute(
             f"{insert}SELECT %s, o.client_id, 0 FROM {activity} o WHERE o.generation = %s "  # noqa: S608
-            f"AND NOT EXISTS (SELECT 1 FROM {activity} n WHERE n.generation = %s AND n.client_id = o.client_id)",
+            f"AND NOT EXISTS (SELECT 1 FROM {new} n WHERE n.generation = %s AND n.client_id = o.client_id)",
             [as_of, base_generation, generation],
         )
         return rows + cursor.rowcount

@@ -6,13 +6,14 @@ from django.utils.translation import gettext_lazy as _
 
 from brokercrm.nightly import Stage, register_stage
 from retention.churn import churn_chunk, churn_cleanup, churn_finalize, churn_prepare
-from retention.dormancy import dormancy_chunk, dormancy_cleanup, dormancy_finalize
+from retention.dormancy import dormancy_chunk, dormancy_cleanup, dormancy_finalize, dormancy_prepare
 
 register_stage(
     Stage(
         name="dormancy",
         position=300,
         description=_("Activity segments, about-to-go-dormant warnings, regulatory dormant accounts."),
+        prepare=dormancy_prepare,
         chunk=dormancy_chunk,
         finalize=dormancy_finalize,
         cleanup=dormancy_cleanup,

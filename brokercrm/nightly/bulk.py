@@ -11,6 +11,10 @@ cursor and bulk_create. Both paths sit behind the three functions below and both
 - `replace_partition(model, frame, key_field=..., key_value=...)`: the same for a table that is
   LIST-partitioned by `key_field` on PostgreSQL: the new rows are loaded and indexed in a table
   beside the live one, and a short transaction swaps the partitions.
+- a side table loaded by many chunk tasks, for a table LIST-partitioned by a generation key
+  (the nightly scores): `create_side_table` (prepare), `load_chunk` (each chunk, idempotent),
+  `index_side_table` (finalize), `swap_in_side_table` (publish: the only partition from then on)
+  and `drop_side_table` (a failure).
 """
 
 from __future__ import annotations
@@ -308,14 +312,40 @@ def _is_partitioned(table: str) -> bool:
     return bool(row and row[0] == "p")
 
 
-def partition_name(model: type[models.Model], key_value: dt.date) -> str:
-    return f"{model._meta.db_table}_p{key_value:%Y%m%d}"
+def partitioned(model: type[models.Model]) -> bool:
+    """Whether `model`'s table is partitioned (PostgreSQL, after its partitioning migration)."""
+    return is_postgres() and _is_partitioned(model._meta.db_table)
 
 
-def _date_literal(value: dt.date) -> str:
-    if not isinstance(value, dt.date):
-        raise TypeError("partition keys are dates")
-    return f"DATE '{value.isoformat()}'"
+def partition_name(model: type[models.Model], key_value: dt.date | int) -> str:
+    """`<table>_p20261120` for a date key, `<table>_p<n>` for an integer key (a generation)."""
+    suffix = f"{key_value:%Y%m%d}" if isinstance(key_value, dt.date) else str(int(key_value))
+    return f"{model._meta.db_table}_p{suffix}"
+
+
+def _key_literal(value: dt.date | int) -> str:
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return str(int(value))
+    raise TypeError("partition keys are dates or integers")
+
+
+def _create_side_table(cursor: Any, parent: str, side: str, key_column: str, literal: str) -> None:
+    """A table shaped like the parent, with no index, holding only `literal` keys: the CHECK lets
+    ATTACH skip its validation scan."""
+    q = connection.ops.quote_name
+    cursor.execute(
+        f"CREATE TABLE {q(side)} (LIKE {q(parent)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
+        f"CHECK ({q(key_column)} IS NOT NULL AND {q(key_column)} = {literal}))"
+    )
+
+
+def _index_and_analyze(parent: str, side: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '256MB'")
+        _index_partition_like_parent(cursor, parent, side)
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(side)}")
 
 
 _INDEX_HEAD = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ ")
@@ -362,7 +392,7 @@ def replace_partition(
     date). Readers see the old partition or the new one. Elsewhere: delete + insert + `in_swap`
     in one transaction. Any failure leaves the previous rows in place.
     """
-    if not (is_postgres() and _is_partitioned(model._meta.db_table)):
+    if not partitioned(model):
         with transaction.atomic():
             written = bulk_replace(model, frame, where={key_field: key_value})
             if in_swap is not None:
@@ -372,29 +402,16 @@ def replace_partition(
     parent = model._meta.db_table
     canonical = partition_name(model, key_value)
     side = f"{canonical}_n{uuid.uuid4().hex[:8]}"
-    key_column = model._meta.get_field(key_field).column
-    literal = _date_literal(key_value)
+    literal = _key_literal(key_value)
     q = connection.ops.quote_name
     try:
         with connection.cursor() as cursor:
-            # The CHECK lets ATTACH skip its validation scan.
-            cursor.execute(
-                f"CREATE TABLE {q(side)} (LIKE {q(parent)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
-                f"CHECK ({q(key_column)} IS NOT NULL AND {q(key_column)} = {literal}))"
-            )
+            _create_side_table(cursor, parent, side, model._meta.get_field(key_field).column, literal)
         _copy_frame(side, model, frame)
-        with connection.cursor() as cursor:
-            cursor.execute("SET maintenance_work_mem = '256MB'")
-            _index_partition_like_parent(cursor, parent, side)
-            cursor.execute(f"ANALYZE {q(side)}")
+        _index_and_analyze(parent, side)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '60s'")
-            cursor.execute(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "WHERE i.inhparent = to_regclass(%s) AND c.relname = %s",
-                [parent, canonical],
-            )
-            if cursor.fetchone():
+            if canonical in dict(_partitions(cursor, parent)):
                 cursor.execute(f"ALTER TABLE {q(parent)} DETACH PARTITION {q(canonical)}")
                 cursor.execute(f"DROP TABLE {q(canonical)}")
             cursor.execute(f"ALTER TABLE {q(parent)} ATTACH PARTITION {q(side)} FOR VALUES IN ({literal})")
@@ -407,6 +424,147 @@ def replace_partition(
     return len(frame)
 
 
+def _partitions(cursor: Any, parent: str) -> list[tuple[str, bool]]:
+    """(name, is the DEFAULT partition) of every partition attached to `parent`."""
+    cursor.execute(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT' "
+        "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(%s) "
+        "ORDER BY c.relname",
+        [parent],
+    )
+    return [(name, bool(is_default)) for name, is_default in cursor.fetchall()]
+
+
+# --- a side table loaded by chunks, one partition per generation ----------------------------
+#
+# The nightly scores write a new generation (~1M rows) per run, from chunk tasks that may run in
+# parallel worker processes. Each generation gets a side table named like its partition
+# (`<table>_p<generation>`, so every process finds it), created unindexed by the stage's
+# prepare, filled by COPY, indexed once at the end (four indexes built over 1M sorted keys cost a
+# fraction of maintaining them row by row through the COPY) and attached as the only partition
+# by the publication. Deleting a published generation's rows is then a DROP TABLE.
+#
+# A chunk may run twice (a redelivered or retried task). Without an index, deleting its range
+# before the COPY would scan the whole side table, once per chunk. Instead each chunk records
+# its range in a small marker table (`<side>_chunks`) in the same transaction as its COPY: a
+# range with no marker has no rows (an attempt that died rolled back its rows and its marker
+# together), so the first attempt of every chunk writes without deleting; only a chunk whose
+# range is marked (an earlier attempt committed) deletes that range first.
+
+
+def _markers(side: str) -> str:
+    return f"{side}_chunks"
+
+
+def create_side_table(model: type[models.Model], *, key_field: str, key_value: int) -> str | None:
+    """Create the unindexed side table of `key_value` and its chunk markers; returns its name, or
+    None when the table is not partitioned (SQLite: the chunks write the table itself).
+
+    Side tables left by loads that crashed (no cleanup ran) are dropped first: one load per table
+    runs at a time (the pipeline lock)."""
+    if not partitioned(model):
+        return None
+    drop_orphan_partitions(model)
+    side = partition_name(model, key_value)
+    q = connection.ops.quote_name
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {q(side)}, {q(_markers(side))}")
+        key_column = model._meta.get_field(key_field).column
+        _create_side_table(cursor, model._meta.db_table, side, key_column, _key_literal(key_value))
+        cursor.execute(f"CREATE TABLE {q(_markers(side))} (low bigint NOT NULL, high bigint NOT NULL)")
+    return side
+
+
+def load_table(model: type[models.Model], key_value: int) -> str:
+    """Where the rows of generation `key_value` are before their publication (and after it,
+    as the partition): its side table when the table is partitioned, else the table itself."""
+    return partition_name(model, key_value) if partitioned(model) else model._meta.db_table
+
+
+def load_chunk(
+    model: type[models.Model],
+    frame: pd.DataFrame,
+    *,
+    key_value: int,
+    range_field: str,
+    low: int,
+    high: int,
+    copy: Callable[[str], None] | None = None,
+) -> int:
+    """COPY one chunk's rows (`range_field` between `low` and `high`) into the side table of
+    `key_value`, idempotently (see the comment above create_side_table); returns rows written.
+
+    `copy(table)` writes the frame into `table` when the default COPY of `frame` will not do."""
+    side = partition_name(model, key_value)
+    q = connection.ops.quote_name
+    column = q(model._meta.get_field(range_field).column)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Two deliveries of one chunk at once (a broker may deliver twice) must not both miss
+        # each other's marker: the second waits for the first to commit, then sees its marker.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{side}:{low}"])
+        cursor.execute(
+            f"SELECT 1 FROM {q(_markers(side))} WHERE low <= %s AND high >= %s LIMIT 1",  # noqa: S608
+            [high, low],
+        )
+        if cursor.fetchone() is not None:
+            cursor.execute(f"DELETE FROM {q(side)} WHERE {column} >= %s AND {column} <= %s", [low, high])  # noqa: S608
+            cursor.execute(f"DELETE FROM {q(_markers(side))} WHERE low >= %s AND high <= %s", [low, high])  # noqa: S608
+        if not frame.empty:
+            (copy or (lambda table: _copy_frame(table, model, frame)))(side)
+        cursor.execute(f"INSERT INTO {q(_markers(side))} (low, high) VALUES (%s, %s)", [low, high])  # noqa: S608
+    return len(frame)
+
+
+def index_side_table(model: type[models.Model], *, key_value: int) -> None:
+    """After the last chunk: the parent's indexes and fresh statistics on the side table (ATTACH
+    adopts the indexes; queries on the new rows before and after the publication plan on real
+    numbers). The chunk markers are no longer needed."""
+    side = partition_name(model, key_value)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(_markers(side))}")
+    _index_and_analyze(model._meta.db_table, side)
+
+
+def swap_in_side_table(model: type[models.Model], *, key_value: int, in_swap: Callable[[], None] | None = None) -> None:
+    """Make the side table of `key_value` the table's only partition, in one transaction that also
+    runs `in_swap` (publish): every other partition is detached and dropped, the DEFAULT partition
+    emptied (rows written outside a nightly load, e.g. by hand or by tests), the side table
+    attached (its CHECK spares ATTACH the validation scan; its indexes are adopted). Readers see
+    the old generation or the new one. A failure rolls it all back: the old partition stays."""
+    parent = model._meta.db_table
+    side = partition_name(model, key_value)
+    q = connection.ops.quote_name
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '60s'")
+        partitions = _partitions(cursor, parent)
+        for name, is_default in sorted(partitions, key=lambda item: item[1]):  # DETACH (parent locked) first
+            if is_default:
+                cursor.execute(f"DELETE FROM {q(name)}")  # noqa: S608
+            elif name != side:
+                cursor.execute(f"ALTER TABLE {q(parent)} DETACH PARTITION {q(name)}")
+                cursor.execute(f"DROP TABLE {q(name)}")
+        if side not in dict(partitions):
+            cursor.execute(
+                f"ALTER TABLE {q(parent)} ATTACH PARTITION {q(side)} FOR VALUES IN ({_key_literal(key_value)})"
+            )
+        if in_swap is not None:
+            in_swap()
+
+
+def drop_side_table(model: type[models.Model], *, key_value: int) -> bool:
+    """Drop the side table of `key_value` and its markers unless it is attached (published);
+    returns whether it was dropped. A failed stage's cleanup: the published generation stays."""
+    if not partitioned(model):
+        return False
+    side = partition_name(model, key_value)
+    with connection.cursor() as cursor:
+        if side in dict(_partitions(cursor, model._meta.db_table)):
+            return False
+    _drop_quietly(side)
+    _drop_quietly(_markers(side))
+    return True
+
+
 def _drop_quietly(table: str) -> None:
     """Best effort: a table left behind by a crash is dropped by `drop_orphan_partitions`."""
     try:
@@ -417,15 +575,18 @@ def _drop_quietly(table: str) -> None:
 
 
 def drop_orphan_partitions(model: type[models.Model]) -> int:
-    """Drop tables left beside a partitioned table by loads that crashed before their swap."""
-    if not (is_postgres() and _is_partitioned(model._meta.db_table)):
+    """Drop tables left beside a partitioned table by loads that crashed before their swap: every
+    table named like one of its partitions (`<table>_p...`: side tables, chunk markers) that is
+    not attached. Call it only when no load of the table is running (a stage's prepare)."""
+    if not partitioned(model):
         return 0
     parent = model._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relname LIKE %s "
+            "AND c.relnamespace = current_schema()::regnamespace "
             "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)",
-            [parent.replace("_", r"\_") + r"\_p%\_n%"],
+            [parent.replace("_", r"\_") + r"\_p%"],
         )
         orphans = [row[0] for row in cursor.fetchall()]
         for table in orphans:
@@ -435,7 +596,7 @@ def drop_orphan_partitions(model: type[models.Model]) -> int:
 
 def drop_partition(model: type[models.Model], *, key_field: str, key_value: dt.date) -> None:
     """Remove every row whose `key_field` equals `key_value` (PostgreSQL: drop the partition)."""
-    if is_postgres() and _is_partitioned(model._meta.db_table):
+    if partitioned(model):
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(partition_name(model, key_value))}")
     else:
