@@ -13,9 +13,8 @@ from importlib import import_module
 
 import numpy as np
 import pandas as pd
-from django.db import connection, connections, models, transaction
-from django.db.models import Count, Max, Min, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection, connections, transaction
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from brokercrm.lib.exchange_time import day_end, day_start
@@ -40,6 +39,7 @@ BOOK_COLUMNS = [
     "open_start",
     "open_end",
     "new",
+    "cac_new",
     "tenure_days",
     "commission_cents",
     "trades_year",
@@ -97,6 +97,7 @@ def read_book(
         "CASE WHEN c.opened_on <= %s AND (c.closed_on IS NULL OR c.closed_on > %s) THEN 1 ELSE 0 END, "
         "CASE WHEN c.closed_on IS NULL OR c.closed_on > %s THEN 1 ELSE 0 END, "
         "CASE WHEN c.opened_on > %s THEN 1 ELSE 0 END, "
+        "CASE WHEN c.opened_on >= %s AND c.opened_on <= %s THEN 1 ELSE 0 END, "
         f"{_days_between(last_day, 'c.opened_on')}, "
         "CAST(ROUND(COALESCE(a.commission, 0) * 100) AS BIGINT), COALESCE(a.trades, 0), COALESCE(a.recent, 0) "
         f"FROM {clients} c LEFT JOIN (SELECT client_id, SUM(commission) AS commission, SUM(trades) AS trades, "
@@ -106,7 +107,9 @@ def read_book(
         "AND (h.valid_to IS NULL OR h.valid_to >= %s) "
         "WHERE c.opened_on <= %s"
     )
-    params = [start, start, as_of, start, as_of, as_of, start, window_first, as_of, end, end, as_of]
+    first_month, last_day_of_cac = cac_months(as_of)
+    params = [start, start, as_of, start, first_month, last_day_of_cac, as_of, as_of, start, window_first, as_of]
+    params += [end, end, as_of]
     columns = BOOK_COLUMNS
     with session_work_mem(), transaction.atomic():
         frame = read_frame(sql, params, columns)
@@ -143,7 +146,8 @@ def _read_book_from_activity(
     flags = (
         "(CASE WHEN c.opened_on <= %s AND (c.closed_on IS NULL OR c.closed_on > %s) THEN 1 ELSE 0 END "
         "+ CASE WHEN c.closed_on IS NULL OR c.closed_on > %s THEN 2 ELSE 0 END "
-        "+ CASE WHEN c.opened_on > %s THEN 4 ELSE 0 END)"
+        "+ CASE WHEN c.opened_on > %s THEN 4 ELSE 0 END "
+        "+ CASE WHEN c.opened_on >= %s AND c.opened_on <= %s THEN 8 ELSE 0 END)"
     )
     clv_column, clv_join, clv_params = "", "", []
     if churn_generation is not None:
@@ -157,7 +161,9 @@ def _read_book_from_activity(
         f"FROM {clients} c LEFT JOIN {activity} a ON a.generation = %s AND a.client_id = c.id "
         f"{clv_join}{join}WHERE c.opened_on <= %s{' AND c.id >= %s AND c.id <= %s' if client_range else ''}"
     )
-    params = [start, start, as_of, start, as_of, as_of, generation, *clv_params, *join_params, as_of]
+    first_month, last_day_of_cac = cac_months(as_of)
+    params = [start, start, as_of, start, first_month, last_day_of_cac, as_of, as_of, generation, *clv_params]
+    params += [*join_params, as_of]
     params += list(client_range or [])
     columns = dict.fromkeys(["client_id", "account_manager_id", "branch_id", "flags", "tenure_days"], "i")
     columns |= {"commission_cents": "i", "trades_year": "i", "segment_code": "i"}
@@ -180,6 +186,7 @@ def _read_book_from_activity(
             "open_start": flags & 1,
             "open_end": (flags >> 1) & 1,
             "new": (flags >> 2) & 1,
+            "cac_new": (flags >> 3) & 1,
             "tenure_days": raw["tenure_days"].to_numpy().astype("int64"),
             "commission_cents": raw["commission_cents"].to_numpy().astype("int64"),
             "trades_year": raw["trades_year"].to_numpy().astype("int64"),
@@ -319,41 +326,42 @@ def read_complaints(as_of: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
     return counts, times
 
 
-def read_spend(as_of: dt.date) -> tuple[dict[str, float], dict[str, int]]:
-    """CAC inputs: spend and clients opened in the CAC months, overall ("") and by branch id."""
+def cac_months(as_of: dt.date) -> tuple[dt.date, dt.date]:
+    """(first day, last day) of the CAC months of D: the CAC_MONTHS whole months up to the last
+    month end on or before D."""
     last_month_end = as_of.replace(day=1) - dt.timedelta(days=1)
     if (as_of + dt.timedelta(days=1)).day == 1:
         last_month_end = as_of  # D is itself a month end
-    last_month = last_month_end.replace(day=1)
-    first_month = last_month
+    first_month = last_month_end.replace(day=1)
     for _ in range(d.CAC_MONTHS - 1):
         first_month = (first_month - dt.timedelta(days=1)).replace(day=1)
-    spend_rows = MarketingSpend.objects.filter(month__gte=first_month, month__lte=last_month).values_list(
-        "branch_id", "amount"
-    )
+    return first_month, last_month_end
+
+
+def read_spend(as_of: dt.date) -> dict[str, float]:
+    """CAC input: the marketing spend of the CAC months, overall ("") and by branch id. The
+    clients opened in those months come from the book (its cac_new column, see new_in_cac_months)."""
+    first_month, last_month_end = cac_months(as_of)
+    spend_rows = MarketingSpend.objects.filter(
+        month__gte=first_month, month__lte=last_month_end.replace(day=1)
+    ).values_list("branch_id", "amount")
     exact: dict[str, Decimal] = {}
     for branch_id, amount in spend_rows:
         exact[""] = exact.get("", Decimal(0)) + amount
         if branch_id is not None:
             exact[str(branch_id)] = exact.get(str(branch_id), Decimal(0)) + amount
-    end = day_end(as_of)
-    branch_then = ClientAssignment.objects.filter(
-        Q(valid_from__isnull=True) | Q(valid_from__lt=end),
-        Q(valid_to__isnull=True) | Q(valid_to__gte=end),
-        client_id=OuterRef("pk"),
-    ).values("branch_id")[:1]
-    opened = (
-        Client.objects.filter(opened_on__gte=first_month, opened_on__lte=last_month_end)
-        .annotate(branch_then=Coalesce(Subquery(branch_then), "branch_id", output_field=models.BigIntegerField()))
-        .values("branch_then")
-        .order_by("branch_then")
-        .annotate(n=Count("id"))
-        .values_list("branch_then", "n")
-    )
-    new = {str(branch_id): int(n) for branch_id, n in opened}
-    new[""] = sum(new.values())
     # Summed exactly as Decimal; a float only for the ratio (values are stored to 4 places).
-    return {key: float(amount) for key, amount in exact.items()}, new
+    return {key: float(amount) for key, amount in exact.items()}
+
+
+def new_in_cac_months(book: pd.DataFrame) -> dict[str, int]:
+    """Clients opened in the CAC months, overall ("") and by the branch they had at the end of D
+    (the book's branch_id), from the book's cac_new column."""
+    opened = book["cac_new"].to_numpy("int64") == 1
+    branches, counts = np.unique(book["branch_id"].to_numpy("int64")[opened], return_counts=True)
+    new = {str(int(branch)): int(count) for branch, count in zip(branches, counts, strict=True)}
+    new[""] = int(opened.sum())
+    return new
 
 
 def optional_source(name: str) -> object | None:
@@ -567,7 +575,7 @@ def _compute(as_of: dt.date) -> tuple[list[dict], dict]:
     else:
         book["logins_period"] = logins
     tiers_missing = "tiers" in notes
-    spend, new = reads["spend"]
+    spend, new = reads["spend"], new_in_cac_months(book)
     if "" not in spend:
         notes["cac"] = "No marketing spend entered for the CAC months."
     rows = analytics.metric_rows(
