@@ -171,8 +171,9 @@ def raw_copy(path: Path, *, typed: bool) -> float:
 def ledger_floor(*, foreign_keys: bool = True) -> float:
     """INSERT the raw-copied rows (ids resolved) into the ledger, constraints checked; roll back.
 
-    Without `foreign_keys`, the ledger's foreign key constraints are dropped first, inside the
-    same rolled-back transaction: the INSERT then pays for the indexes and checks only."""
+    Without `foreign_keys`, the ledger's foreign key constraints and the triggers that check its
+    client and instrument references (clients.0009) are dropped first, inside the same
+    rolled-back transaction: the INSERT then pays for the indexes and checks only."""
     from django.db import connection, transaction
 
     with transaction.atomic(), connection.cursor() as cursor:
@@ -182,6 +183,13 @@ def ledger_floor(*, foreign_keys: bool = True) -> float:
             )
             for (name,) in cursor.fetchall():
                 cursor.execute(f'ALTER TABLE clients_trade DROP CONSTRAINT "{name}"')
+            # The client and instrument references are checked by statement-level triggers (clients.0009).
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'clients_trade'::regclass AND NOT tgisinternal"
+                " AND tgfoid = to_regproc('clients_fk_child_check')"
+            )
+            for (name,) in cursor.fetchall():
+                cursor.execute(f'DROP TRIGGER "{name}" ON clients_trade')
         started = time.perf_counter()
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(

@@ -340,10 +340,16 @@ class Trade(models.Model):
     # also give PostgreSQL a second, `varchar_pattern_ops` index for LIKE 'prefix%', which no
     # query of the ledger uses (trade ids are looked up whole) and every insert paid for.
     trade_id = models.CharField(max_length=40, help_text="External trade id: the idempotency key.")
-    # The (client, executed_at) index serves lookups by client; no separate FK index.
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="trades", db_index=False)
+    # The (client, executed_at, id) index serves lookups by client; no separate FK index.
+    # client and instrument: no foreign key constraint on PostgreSQL. Statement-level triggers
+    # check the references there instead, set-based, with the same locks and SQLSTATE 23503
+    # (clients/migrations/0009: a per-row foreign key check cost more than the COPY of the rows);
+    # SQLite keeps its foreign keys. PROTECT still refuses a delete in the ORM first.
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="trades", db_index=False, db_constraint=False
+    )
     executed_at = models.DateTimeField()
-    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="trades")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="trades", db_constraint=False)
     side = models.CharField(max_length=4, choices=Side.choices)
     quantity = models.DecimalField(max_digits=20, decimal_places=4)
     price = models.DecimalField(max_digits=20, decimal_places=6)

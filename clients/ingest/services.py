@@ -286,11 +286,13 @@ def _run(
 
 @contextmanager
 def _constraints_checked_per_statement() -> Iterator[None]:
-    """Check deferrable constraints (the ledger's foreign keys) at each statement, not at commit.
+    """Check deferrable constraints (the foreign keys to clients, and a reversal's to its
+    original) at each statement, not at commit.
 
     The cost is the same, but paid chunk by chunk while the next chunk is being parsed,
-    instead of all at once at the end. Restored on the way out; a rolled-back transaction
-    restores it by itself."""
+    instead of all at once at the end. A trade's client and instrument are checked at each
+    statement whatever this says (set-based triggers, clients.0009). Restored on the way out;
+    a rolled-back transaction restores it by itself."""
     if not is_postgres():
         yield
         return

@@ -26,6 +26,9 @@ tuple `("<app>", "<name>")` (the form MigrationExecutor targets take). The data 
 - clients.0007_trade_client_time_id_index: the per-client ledger index gains the id, built and
   swapped concurrently (RunPython, PostgreSQL; the schema editor elsewhere). Test:
   test_clients_0007_trade_client_time_id_index, here.
+- clients.0009_trade_set_based_foreign_keys: the ledger's client and instrument foreign keys
+  become statement-level triggers (RunPython, PostgreSQL; state only elsewhere). Test:
+  test_clients_0009_trade_set_based_foreign_keys, here.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ CLIENTS_0004 = ("clients", "0004_client_assignment_history")
 CLIENTS_0005 = ("clients", "0005_client_name_trigram_index")
 CLIENTS_0006 = ("clients", "0006_trade_ledger_lighter_indexes")
 CLIENTS_0007 = ("clients", "0007_trade_client_time_id_index")
+CLIENTS_0008 = ("clients", "0008_client_login")
+CLIENTS_0009 = ("clients", "0009_trade_set_based_foreign_keys")
 RETENTION_0002 = ("retention", "0002_work")
 RETENTION_0003 = ("retention", "0003_client_opened_on_index")
 
@@ -410,3 +415,64 @@ def test_clients_0007_trade_client_time_id_index(first_release_db):
         back = _indexes(conn, "clients_trade")
         assert "(client_id, executed_at)" in back["trade_client_executed_at"]
         assert "trade_client_time_id" not in back
+
+
+def _trade_foreign_keys(conn: psycopg.Connection) -> list[tuple[str, bool]]:
+    rows = conn.execute(
+        "SELECT pg_get_constraintdef(oid), convalidated FROM pg_constraint"
+        " WHERE conrelid = 'clients_trade'::regclass AND contype = 'f' ORDER BY 1"
+    )
+    return rows.fetchall()
+
+
+REFERENCE_TRIGGERS = {
+    f"clients_trade_{column}_fk_{event}"
+    for column in ("client_id", "instrument_id")
+    for event in ("insert", "update", "parent_delete", "parent_update", "parent_truncate")
+}
+
+
+@pytest.mark.postgres
+def test_clients_0009_trade_set_based_foreign_keys(first_release_db):
+    dbname = first_release_db
+    pg.dbtool(dbname, "migrate", ":".join(CLIENTS_0008))
+    with pg.connect(dbname) as conn:
+        before = _trade_foreign_keys(conn)
+        assert [definition.split(" REFERENCES")[0] for definition, _ in before] == [
+            "FOREIGN KEY (client_id)",
+            "FOREIGN KEY (instrument_id)",
+            "FOREIGN KEY (reverses_id)",
+        ]
+        assert not REFERENCE_TRIGGERS & _triggers(conn)
+        trades = conn.execute("SELECT count(*) FROM clients_trade").fetchone()[0]
+        assert trades > 6000
+        instrument_id, client_id = conn.execute("SELECT instrument_id, client_id FROM clients_trade LIMIT 1").fetchone()
+
+    pg.dbtool(dbname, "migrate", ":".join(CLIENTS_0009))
+    with pg.connect(dbname) as conn:
+        assert _trade_foreign_keys(conn) == [before[2]]  # the reversal's stays a constraint
+        assert _triggers(conn) >= REFERENCE_TRIGGERS
+        assert conn.execute("SELECT count(*) FROM clients_trade").fetchone()[0] == trades
+        # The rules hold on the upgraded ledger.
+        with conn.transaction(force_rollback=True):
+            with pytest.raises(psycopg.errors.ForeignKeyViolation), conn.transaction():
+                conn.execute(
+                    "INSERT INTO clients_trade (trade_id, client_id, executed_at, instrument_id, side, quantity,"
+                    " price, amount, commission, channel, created_at) SELECT 'MIG0009', 987654321, executed_at,"
+                    " instrument_id, side, quantity, price, amount, commission, channel, created_at"
+                    " FROM clients_trade WHERE reverses_id IS NULL LIMIT 1"
+                )
+            with pytest.raises(psycopg.errors.ForeignKeyViolation), conn.transaction():
+                conn.execute("DELETE FROM clients_instrument WHERE id = %s", [instrument_id])
+            conn.execute("DELETE FROM clients_clientassignment WHERE client_id = %s", [client_id])
+            with pytest.raises(psycopg.errors.ForeignKeyViolation), conn.transaction():
+                conn.execute("DELETE FROM clients_client WHERE id = %s", [client_id])
+
+    pg.dbtool(dbname, "migrate", ":".join(CLIENTS_0008))
+    with pg.connect(dbname) as conn:
+        after = _trade_foreign_keys(conn)
+        assert after == before
+        assert all(validated for _, validated in after)
+        assert not REFERENCE_TRIGGERS & _triggers(conn)
+        functions = conn.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE 'clients\\_fk\\_%%'").fetchone()
+        assert functions[0] == 0
