@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from brokercrm.models import RunStatus
@@ -201,3 +202,38 @@ def test_forget_drops_the_history(book, run_nightly):
     assert segment_log.segments_on(NIGHTS[1]) is None
     assert segment_log.forget() == 1
     assert not SegmentChange.objects.exists()
+
+
+def test_prune_keeps_what_the_kept_dates_need(book, run_nightly, monkeypatch):
+    """Chains of 2 nights (baselines on nights 0, 2, 4); keeping 2 days back from night 5 keeps
+    nights 3-5 and night 2, the baseline night 3 is diffed against; nights 0 and 1 go."""
+    monkeypatch.setattr(segment_log, "CHECKPOINT_NIGHTS", 2)
+    with override_settings(SEGMENT_HISTORY_KEEP_DAYS=10_000):
+        for day in NIGHTS:
+            night(run_nightly, day)
+    assert sorted(SegmentLogDate.objects.values_list("as_of", flat=True)) == NIGHTS
+    bases = dict(SegmentLogDate.objects.values_list("as_of", "base"))
+    assert [day for day in NIGHTS if bases[day] is None] == [NIGHTS[0], NIGHTS[2], NIGHTS[4]]
+
+    assert segment_log.prune(2) == [NIGHTS[0], NIGHTS[1]]
+    assert sorted(SegmentLogDate.objects.values_list("as_of", flat=True)) == NIGHTS[2:]
+    assert not SegmentChange.objects.filter(as_of__in=NIGHTS[:2]).exists()
+    for day in NIGHTS[2:]:
+        assert same(segment_log.segments_on(day), computed(day)), day
+    assert segment_log.segments_on(NIGHTS[1]) is None  # computed instead by its readers
+    assert same(selectors.activity_segments(NIGHTS[1]), computed(NIGHTS[1]))
+    assert segment_log.prune(2) == []
+
+
+def test_each_night_prunes_the_history(book, run_nightly, monkeypatch):
+    monkeypatch.setattr(segment_log, "CHECKPOINT_NIGHTS", 2)  # baselines on nights 0 and 2
+    with override_settings(SEGMENT_HISTORY_KEEP_DAYS=10_000):
+        for day in NIGHTS[:3]:
+            night(run_nightly, day)
+    assert sorted(SegmentLogDate.objects.values_list("as_of", flat=True)) == NIGHTS[:3]
+    with override_settings(SEGMENT_HISTORY_KEEP_DAYS=1):
+        night(run_nightly, NIGHTS[3])  # keeps night 3 and the baseline it is diffed against
+    assert sorted(SegmentLogDate.objects.values_list("as_of", flat=True)) == NIGHTS[2:4]
+    assert same(segment_log.segments_on(NIGHTS[3]), computed(NIGHTS[3]))
+    with override_settings(SEGMENT_HISTORY_KEEP_DAYS=0), pytest.raises(ImproperlyConfigured, match="at least 1"):
+        segment_log.keep_days()
