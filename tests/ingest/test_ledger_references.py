@@ -149,6 +149,7 @@ def test_the_import_still_reports_an_unknown_client_per_row(book, write_file, ru
 # --- the mechanism on each database ------------------------------------------------------------
 
 
+@pytest.mark.sqlite
 def test_sqlite_keeps_its_foreign_keys() -> None:
     """0009 changes only Django's state on SQLite. A later rebuild of clients_trade there (any
     AlterField on Trade) would create it from that state, without these: this test says so."""

@@ -209,6 +209,7 @@ def test_only_a_retried_chunk_deletes_and_an_interrupted_one_leaves_nothing(book
     assert loose_tables(ClientActivity) == []
 
 
+@pytest.mark.sqlite
 def test_on_sqlite_the_stages_write_the_tables_themselves(book, run_nightly) -> None:
     if connection.vendor == "postgresql":
         pytest.skip("the SQLite path")
