@@ -598,30 +598,25 @@ def _money(value: float | None) -> float:
 
 def _changed_values(as_of: dt.date, definition_ids: list[int], frame: pd.DataFrame) -> int:
     """How many of the date's stored values (same versions) a recomputation changes, adds or
-    drops: a late-arriving ledger row dated on or before D shows up here, on the record."""
-    stored = {
-        (definition_id, dimension, key): (None if value is None else float(value))
-        for definition_id, dimension, key, value in MetricValue.objects.filter(
-            as_of=as_of, definition_id__in=definition_ids
-        ).values_list("definition_id", "dimension", "key", "value")
-    }
-    fresh = {
-        (int(definition_id), dimension, key): (None if pd.isna(value) else float(value))
-        for definition_id, dimension, key, value in zip(
-            frame["definition_id"], frame["dimension"], frame["key"], frame["value"], strict=True
+    drops: a late-arriving ledger row dated on or before D shows up here, on the record. A value
+    changes when it differs by 0.00005 or more, or turns defined or undefined."""
+    keys = ["definition_id", "dimension", "key"]
+    table = _q(MetricValue._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(definition_ids)) or "NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT definition_id, dimension, {_q('key')}, CAST(value AS DOUBLE PRECISION) FROM {table} "  # noqa: S608
+            f"WHERE as_of = %s AND definition_id IN ({placeholders})",
+            [as_of, *definition_ids],
         )
-    }
-    return sum(
-        1
-        for key in stored.keys() | fresh.keys()
-        if key not in stored or key not in fresh or not _same(stored[key], fresh[key])
-    )
-
-
-def _same(left: float | None, right: float | None) -> bool:
-    if left is None or right is None:
-        return left is right
-    return abs(left - right) < 0.00005
+        stored = pd.DataFrame.from_records(cursor.fetchall(), columns=[*keys, "value"])
+    stored = stored.astype({"definition_id": "int64", "value": "float64"})
+    fresh = frame[[*keys, "value"]].astype({"definition_id": "int64", "value": "float64"})
+    merged = stored.merge(fresh, on=keys, how="outer", suffixes=("_stored", "_fresh"), indicator=True)
+    old, new = merged["value_stored"].to_numpy("float64"), merged["value_fresh"].to_numpy("float64")
+    with np.errstate(invalid="ignore"):
+        differs = np.where(np.isnan(old) | np.isnan(new), np.isnan(old) != np.isnan(new), np.abs(old - new) >= 0.00005)
+    return int(np.count_nonzero((merged["_merge"] != "both").to_numpy() | differs))
 
 
 def snapshot_compute(*, as_of: dt.date, nightly_run_id: int | None = None) -> StageResult:

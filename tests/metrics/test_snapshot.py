@@ -318,6 +318,28 @@ def test_a_reassignment_after_the_date_does_not_move_the_client_between_its_rows
     assert values(later, "account_manager", str(book["a"].pk))["clients"] == clients_of_a - 1
 
 
+def test_changed_values_counts_changes_additions_drops_and_undefined(with_retention, run_nightly):
+    from metrics.snapshot import _changed_values
+
+    run_nightly(D, ["rollup", "tiers", "metrics"])
+    rows = MetricValue.objects.filter(as_of=D).order_by("pk")
+    frame = pd.DataFrame.from_records(
+        rows.values_list("definition_id", "dimension", "key", "value"),
+        columns=["definition_id", "dimension", "key", "value"],
+    )
+    frame["value"] = frame["value"].astype("float64")
+    ids = sorted(set(frame["definition_id"]))
+    defined = frame.index[frame["value"].notna()]
+    assert _changed_values(D, ids, frame) == 0
+    frame.loc[defined[0], "value"] += 0.00001  # below the threshold: the same value
+    frame.loc[defined[1], "value"] += 0.001  # changed
+    frame.loc[defined[2], "value"] = np.nan  # turned undefined
+    frame = frame.drop(index=defined[3])  # dropped
+    extra = frame.iloc[[0]].assign(key="no-such-key")  # added
+    frame = pd.concat([frame, extra], ignore_index=True)
+    assert _changed_values(D, ids, frame) == 4
+
+
 def test_late_data_dated_before_the_date_is_recorded_when_recomputing(with_retention, run_nightly):
     book = with_retention
     run_nightly(D, ["rollup", "tiers", "metrics"])
