@@ -177,58 +177,11 @@ def _insert_changes_from_state(as_of: dt.date, generation: int, base_state: pd.D
     return int(changed.sum())
 
 
-_UNKNOWN = -1  # a segment outside SEGMENTS (code_sql would give 0): the SQL diff compares the text
-
-
-def _codes(table: str, generation: int) -> pd.DataFrame:
-    """client_id, code of a generation's rows in `table`, in client order (_UNKNOWN: a segment
-    not in SEGMENTS)."""
-    whens = " ".join(f"WHEN '{segment}' THEN {code}" for segment, code in CODES.items())
-    return read_numbers(
-        f"SELECT client_id, CASE segment {whens} ELSE {_UNKNOWN} END FROM {_q(table)} "  # noqa: S608
-        "WHERE generation = %s ORDER BY client_id",
-        [generation],
-        {"client_id": "i", "code": "i"},
-    )
-
-
-def _insert_changes_read(as_of: dt.date, generation: int, base_generation: int, new_table: str) -> int | None:
-    """PostgreSQL: the rows _insert_changes' SQL diff writes, found by reading both generations
-    (client, segment code) in client order and comparing them in numpy: the hash join and the
-    anti join of two generations of ~1M clients took longer than reading them. None (the SQL
-    then) when a segment is not one of SEGMENTS."""
-    new = _codes(new_table, generation)
-    old = _codes(ClientActivity._meta.db_table, base_generation)
-    new_ids, new_codes = new["client_id"].to_numpy("int64"), new["code"].to_numpy("int64")
-    old_ids, old_codes = old["client_id"].to_numpy("int64"), old["code"].to_numpy("int64")
-    if (new_codes == _UNKNOWN).any() or (old_codes == _UNKNOWN).any():
-        return None
-    # (generation, client) is unique: each side has a client at most once.
-    at = np.minimum(np.searchsorted(old_ids, new_ids), max(len(old_ids) - 1, 0))
-    in_old = (old_ids[at] == new_ids) if len(old_ids) else np.zeros(len(new_ids), dtype=bool)
-    changed = ~in_old | (old_codes[at] != new_codes) if len(old_ids) else np.ones(len(new_ids), dtype=bool)
-    gone = ~np.isin(old_ids, new_ids, assume_unique=True, kind="sort") if len(new_ids) else np.ones(len(old_ids), bool)
-    clients = np.concatenate([new_ids[changed], old_ids[gone]])
-    codes = np.concatenate([new_codes[changed], np.zeros(int(gone.sum()), dtype="int64")])
-    if len(clients):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {_q(SegmentChange._meta.db_table)} (as_of, client_id, segment) "  # noqa: S608
-                "SELECT %s, c, s FROM unnest(%s::bigint[], %s::integer[]) AS t (c, s)",
-                [as_of, clients.tolist(), codes.tolist()],
-            )
-    return len(clients)
-
-
 def _insert_changes(as_of: dt.date, generation: int, base_generation: int | None, new_table: str) -> int:
     """INSERT ... SELECT the date's changes (rows of `generation` in `new_table`) against
     `base_generation` in ClientActivity (every row when None)."""
     table, activity, new = _q(SegmentChange._meta.db_table), _q(ClientActivity._meta.db_table), _q(new_table)
     insert = f"INSERT INTO {table} (as_of, client_id, segment) "
-    if base_generation is not None and connection.vendor == "postgresql":
-        rows = _insert_changes_read(as_of, generation, base_generation, new_table)
-        if rows is not None:
-            return rows
     with connection.cursor() as cursor:
         if base_generation is None:
             cursor.execute(
