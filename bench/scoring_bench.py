@@ -17,9 +17,13 @@ In one run on the same database (Celery eager, one process), for D = --as-of:
    re-run the same date (the summary is already on D);
 5. the tier stage --repeat times again: the baseline is the median of the tier runs before and
    after the scoring runs (on a shared machine the load drifts).
-Printed: each run's stage times; the target ratio (dormancy + churn of run 1) / tier stage,
-target <= 2; the same with the medians over the runs; the lifetime fit's time; and whether
-every run gave identical results (a digest of the published rows of both stages).
+Printed: each run's stage times, with each stage's prepare / chunks / finalize from its run
+records, and a digest per result table (the published activity and churn rows without id and
+generation, the date's lifetime fit, the running summary and its state, the date's segment
+history); the target ratio (dormancy + churn of run 1) / tier stage, target <= 2; the same with
+the medians over the runs; the lifetime fit's time; and whether every run gave identical
+results. `--digest-only` prints the digests of the results stored for --as-of and stops (to
+compare two versions of the code: run the bench with each, then compare).
 It writes only the app's own tables; the ledger is read, never changed.
 """
 
@@ -45,11 +49,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="tier stage repetitions (median)")
     parser.add_argument("--runs", type=int, default=2, help="runs of the scoring stages (identical results check)")
     parser.add_argument("--skip-needs", action="store_true", help="do not time the needs stage")
+    parser.add_argument(
+        "--digest-only", action="store_true", help="print the digests of the results stored for --as-of and stop"
+    )
     args = parser.parse_args()
 
     import django
 
     django.setup()
+    if args.digest_only:
+        print(f"digest {digest(args.as_of)}")
+        for name, value in digests(args.as_of).items():
+            print(f"  {name:16} {value}")
+        return
     from django.db import connection
 
     from brokercrm.models import StageRun
@@ -131,7 +143,7 @@ def main() -> None:
         print(f"  segment step: tiers + reactivation + needs     {step:8.2f} s")
         print(f"  dormancy + churn vs the segment step                      ratio {both / step:5.2f}")
     same = len({r["digest"] for r in runs}) == 1
-    print(f"  identical results over {len(runs)} runs: {same}")
+    print(f"  identical results over {len(runs)} runs: {same} (digest {runs[-1]['digest']})")
 
 
 def scoring_night(as_of, label: str) -> dict:
@@ -153,7 +165,31 @@ def scoring_night(as_of, label: str) -> dict:
         f"  {label}: dormancy {seconds['dormancy']:.2f} s, churn {seconds['churn']:.2f} s "
         f"(lifetime fit {fit.fit_seconds:.2f} s, {fit.status}), wall {wall:.2f} s"
     )
-    return {"wall": wall, **seconds, "fit": fit.fit_seconds, "digest": digest()}
+    parts = digests(as_of)
+    combined = _combined(parts)
+    print(f"     digest {combined}: " + ", ".join(f"{name} {value}" for name, value in parts.items()))
+    print(f"     {stage_breakdown(stages)}")
+    return {"wall": wall, **seconds, "fit": fit.fit_seconds, "digest": combined}
+
+
+def stage_breakdown(stages: dict) -> str:
+    """prepare (start to the first chunk), chunks (first chunk start to last chunk end) and
+    finalize (the rest, publication included) of each stage, from its ChunkRun records."""
+    from brokercrm.models import ChunkRun
+
+    parts = []
+    for name, stage in stages.items():
+        chunks = list(ChunkRun.objects.filter(stage_run=stage).values_list("started_at", "finished_at"))
+        if not chunks or any(start is None or end is None for start, end in chunks):
+            continue
+        first = min(start for start, _ in chunks)
+        last = max(end for _, end in chunks)
+        parts.append(
+            f"{name}: prepare {(first - stage.started_at).total_seconds():.2f} + "
+            f"{len(chunks)} chunks {(last - first).total_seconds():.2f} + "
+            f"finalize {(stage.finished_at - last).total_seconds():.2f} s"
+        )
+    return "; ".join(parts)
 
 
 def summary_state() -> str:
@@ -165,24 +201,71 @@ def summary_state() -> str:
     return f"as of {state.as_of}, {state.rows:,} rows, {state.recomputed:,} clients recomputed by the last move"
 
 
-def digest() -> str:
-    """A digest of the published scoring rows (order-independent of generation ids)."""
+_DIGEST_QUERIES = {
+    # Every stored column but id and generation, in client order.
+    "activity": (
+        "SELECT md5(string_agg(concat_ws('|', as_of, client_id, segment, first_trade_on, last_trade_on, "
+        "days_since_last_trade, trading_days, recent_trading_days, baseline_trading_days, typical_gap_days, "
+        "overdue_ratio, trades_year, commission_year, commission, about_to_go_dormant, regulatory_dormant, "
+        "cash, market_value), ',' ORDER BY client_id)), count(*) FROM retention_clientactivity"
+    ),
+    "churn": (
+        "SELECT md5(string_agg(concat_ws('|', as_of, client_id, tier, segment, risk, p_alive, "
+        "expected_trading_days, clv, clv_simple, value_at_risk, reasons::text, signals::text, model_used), "
+        "',' ORDER BY client_id)), count(*) FROM retention_churnscore"
+    ),
+    # The fit of the date, every stored figure but its id, run and time taken.
+    "fit": (
+        "SELECT md5(string_agg(concat_ws('|', as_of, status, message, time_unit, history_start, customers, "
+        "distinct_rows, r, alpha, a, b, log_likelihood, gg_status, p, q, v, gg_log_likelihood), ',' "
+        "ORDER BY as_of)), count(*) FROM retention_lifetimefit WHERE as_of = %(as_of)s"
+    ),
+    "summary": (
+        "SELECT md5(string_agg(concat_ws('|', client_id, valid_until, first_day, last_day, trading_days, "
+        "recent_days, baseline_days, trades, commission, trades_year, commission_year), ',' ORDER BY client_id)), "
+        "count(*) FROM segmentation_clientactivitysummary"
+    ),
+    "summary_state": (
+        "SELECT md5(string_agg(concat_ws('|', name, as_of, trade_watermark, recent_window, baseline_window, rows, "
+        "recomputed), ',' ORDER BY name)), count(*) FROM segmentation_activitysummarystate"
+    ),
+    "segment_log": (
+        "SELECT md5(string_agg(concat_ws('|', as_of, base, depth, rows, chain_rows, watermark, params::text), ',' "
+        "ORDER BY as_of)), count(*) FROM retention_segmentlogdate WHERE as_of = %(as_of)s"
+    ),
+    "segment_changes": (
+        "SELECT md5(string_agg(concat_ws('|', as_of, client_id, segment), ',' ORDER BY client_id)), count(*) "
+        "FROM retention_segmentchange WHERE as_of = %(as_of)s"
+    ),
+}
+
+
+def digests(as_of) -> dict[str, str]:
+    """Per result table, md5 of its rows as text (ids, generations, run ids and timings left out):
+    the published activity and churn rows, the lifetime fit, the running summary and its state,
+    and the segment history of `as_of`."""
     from django.db import connection
 
-    hasher = hashlib.sha256()
+    out = {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT md5(string_agg(concat_ws('|', client_id, segment, days_since_last_trade, trading_days, "
-            "about_to_go_dormant, regulatory_dormant, overdue_ratio), ',' ORDER BY client_id)) "
-            "FROM retention_clientactivity"
-        )
-        hasher.update(cursor.fetchone()[0].encode())
-        cursor.execute(
-            "SELECT md5(string_agg(concat_ws('|', client_id, tier, segment, risk, p_alive, clv, clv_simple, "
-            "value_at_risk, reasons::text), ',' ORDER BY client_id)) FROM retention_churnscore"
-        )
-        hasher.update(cursor.fetchone()[0].encode())
-    return hasher.hexdigest()[:16]
+        for name, sql in _DIGEST_QUERIES.items():
+            cursor.execute(sql, {"as_of": as_of})
+            value, rows = cursor.fetchone()
+            out[name] = f"{(value or '-')[:12]}/{rows}"
+    return out
+
+
+def digest(as_of=None) -> str:
+    """One digest of every result table (see digests)."""
+    if as_of is None:
+        from retention.models import ClientActivity
+
+        as_of = ClientActivity.objects.values_list("as_of", flat=True).first()
+    return _combined(digests(as_of))
+
+
+def _combined(parts: dict[str, str]) -> str:
+    return hashlib.sha256(repr(sorted(parts.items())).encode()).hexdigest()[:16]
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from brokercrm.nightly import StageContext, StageResult, bulk
 from brokercrm.nightly.bulk import bulk_replace, nan_sql, no_jit, read_numbers, session_work_mem
 from retention import conf, lifetime, scoring
 from retention.dormancy import delete_chunk_rows
-from retention.inputs import SIGNAL_SQL_COLUMNS, ledger_signals_sql, read_signals
+from retention.inputs import SIGNAL_SQL_COLUMNS, ledger_signals_frame, ledger_signals_sql, read_signals
 from retention.models import ActivitySegment, ChurnScore, ClientActivity, LifetimeFit
 from segmentation import summary
 from segmentation.models import ResultSet, TierResult
@@ -111,9 +111,11 @@ def read_activity(
     if client_from is not None:
         where += " AND client_id >= %s AND client_id <= %s"
         params += [client_from, client_to]
+    # No ORDER BY: the frame is sorted below (PostgreSQL sorted a range's rows in parallel
+    # workers and merged them for it).
     raw = read_numbers(
         f"SELECT {', '.join(select)} FROM {quote(ClientActivity._meta.db_table)} "  # noqa: S608
-        f"WHERE {where} ORDER BY client_id",
+        f"WHERE {where}",
         params,
         kinds,
     )
@@ -124,6 +126,24 @@ def read_activity(
         target = ACTIVITY_COLUMNS[name]
         frame[target] = raw[name].to_numpy("int64" if kinds[name] == "i" else "float64")
     return frame.sort_values("client_id", kind="stable").reset_index(drop=True)
+
+
+def read_fit_activity(generation: int) -> pd.DataFrame:
+    """The rows of a generation the lifetime fit is made on: model_inputs() of
+    read_activity(generation) without its closed clients, read as only those rows (open, with a
+    first and a last trading day) and columns, in no particular order (the fit collapses its rows
+    into sorted distinct ones, so their order does not matter): no sort of 1M rows, ~20% fewer
+    rows."""
+    quote = connection.ops.quote_name
+    first = summary.day_number_sql(quote("first_trade_on"))
+    last = summary.day_number_sql(quote("last_trade_on"))
+    return read_numbers(
+        f"SELECT client_id, {first}, {last}, COALESCE(trading_days, 0), {nan_sql(quote('commission'))} "  # noqa: S608
+        f"FROM {quote(ClientActivity._meta.db_table)} WHERE generation = %s AND segment <> %s "
+        f"AND {first} >= 0 AND {last} >= 0",
+        [generation, scoring.SEGMENT_CLOSED],
+        {"client_id": "i", "first_day": "i", "last_day": "i", "trading_days": "i", "commission": "f"},
+    )
 
 
 def staging_table(ctx: StageContext) -> str:
@@ -138,20 +158,39 @@ def _drop(table: str) -> None:
 def churn_prepare(ctx: StageContext) -> None:
     """Fit the lifetime models; stage the ledger signals of every client in one pass over the
     recent cash flows and trades (each chunk then reads its slice)."""
-    activity = read_activity(
-        activity_generation(ctx.as_of), columns=["first_trade_on", "last_trade_on", "trading_days", "commission"]
-    )
-    inputs = scoring.model_inputs(activity[activity["segment"] != scoring.SEGMENT_CLOSED], ctx.as_of)
+    inputs = scoring.model_inputs(read_fit_activity(activity_generation(ctx.as_of)), ctx.as_of)
     fit = scoring.fit_models(inputs, conf.lifetime_time_unit())
     store_fit(fit, ctx.as_of, nightly_run_id=ctx.run_id)
     bulk.create_side_table(ChurnScore, key_field="generation", key_value=ctx.stage_run_id)
-    table = staging_table(ctx)
+    stage_ledger_signals(staging_table(ctx), ctx.as_of)
+
+
+def stage_ledger_signals(table: str, as_of: dt.date) -> None:
+    """The staging table of every client's ledger signals (SIGNAL_SQL_COLUMNS), indexed by client.
+
+    PostgreSQL: summed in numpy from the raw rows (inputs.ledger_signals_frame) and written by
+    binary COPY into an unlogged table (the rows of the SQL below, faster); elsewhere, or when
+    the sums could not be exact, CREATE TABLE AS the SQL."""
     _drop(table)
-    sql, params = ledger_signals_sql(ctx.as_of, conf.activity_params())
+    params = conf.activity_params()
     quoted = connection.ops.quote_name(table)
-    unlogged = "UNLOGGED " if is_postgres() else ""
+    frame = ledger_signals_frame(as_of, params)
     with session_work_mem(), connection.cursor() as cursor:
-        cursor.execute(f"CREATE {unlogged}TABLE {quoted} AS {sql}", params)
+        if frame is not None:
+            cursor.execute(
+                f"CREATE UNLOGGED TABLE {quoted} (client_id bigint NOT NULL, outflow_30 double precision NOT NULL, "
+                "outflow_90 double precision NOT NULL, pnl_recent double precision NOT NULL, "
+                "losing_closes bigint NOT NULL)"
+            )
+            bulk.copy_numbers(
+                table,
+                frame,
+                {column: "i" if column in ("client_id", "losing_closes") else "f" for column in SIGNAL_SQL_COLUMNS},
+            )
+        else:
+            sql, sql_params = ledger_signals_sql(as_of, params)
+            unlogged = "UNLOGGED " if is_postgres() else ""
+            cursor.execute(f"CREATE {unlogged}TABLE {quoted} AS {sql}", sql_params)
         cursor.execute(f"CREATE INDEX {connection.ops.quote_name(table + '_client')} ON {quoted} (client_id)")
 
 
@@ -280,32 +319,54 @@ def _copy_scores(frame: pd.DataFrame, table: str | None = None) -> None:
     if frame.empty:
         return
     fields = {field.attname: field for field in ChurnScore._meta.concrete_fields}
-    types = {name: (fields[name].db_type(connection) or "").split("(")[0] for name in frame.columns}
-    nullable = [name for name in frame.columns if name not in JSON_COLUMNS and frame[name].hasnans]
-    pattern = np.zeros(len(frame), dtype=np.int64)
-    for bit, name in enumerate(nullable):
-        pattern |= frame[name].isna().to_numpy().astype(np.int64) << bit
-    parts = [pgbinary.SIGNATURE]
-    for key in np.unique(pattern):
-        group = frame if not nullable else frame.iloc[np.flatnonzero(pattern == key)]
-        nulls = {name for bit, name in enumerate(nullable) if key >> bit & 1}
-        blocks = []
-        for name in frame.columns:
-            if name in nulls:
-                blocks.append((np.broadcast_to(bulk._NULL_FIELD, (len(group), 4)), None))
-            elif name in JSON_COLUMNS:
-                blocks.append(pgbinary.encode_bytes(group[name].to_numpy(dtype=object), prefix=b"\x01"))
-            else:
-                blocks.append(bulk._column_block(group[name], types[name], fields[name]))
-        parts.append(pgbinary.encode_rows(blocks))
-    parts.append(pgbinary.TRAILER)
-    payload = b"".join(parts)
+    payload = _scores_payload(frame)
     quote = connection.ops.quote_name
     column_list = ", ".join(quote(fields[name].column) for name in frame.columns)
     statement = f"COPY {quote(table or ChurnScore._meta.db_table)} ({column_list}) FROM STDIN WITH (FORMAT binary)"
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for start in range(0, len(payload), 1 << 22):
             copy.write(payload[start : start + (1 << 22)])
+
+
+def _scores_payload(frame: pd.DataFrame) -> bytes:
+    """The binary COPY data of _copy_scores."""
+    fields = {field.attname: field for field in ChurnScore._meta.concrete_fields}
+    types = {name: (fields[name].db_type(connection) or "").split("(")[0] for name in frame.columns}
+    nullable = [name for name in frame.columns if name not in JSON_COLUMNS and frame[name].hasnans]
+    pattern = np.zeros(len(frame), dtype=np.int64)
+    for bit, name in enumerate(nullable):
+        pattern |= frame[name].isna().to_numpy().astype(np.int64) << bit
+    # The JSON texts as bytes once for every row: ASCII text (what score_clients writes) converts
+    # in one numpy call, ~20x faster than encode_bytes' UTF-8 encoding of str objects.
+    # The same for the segment (varchar, no NULLs), which _column_block would encode per group.
+    texts = {}
+    for name in [*JSON_COLUMNS, *(["segment"] if "segment" in frame.columns and not frame["segment"].hasnans else [])]:
+        values = frame[name].to_numpy(dtype=object) if name in JSON_COLUMNS else frame[name].astype(str).to_numpy()
+        try:
+            texts[name] = values.astype("S")
+        except UnicodeEncodeError:
+            texts[name] = values  # non-ASCII: encode_bytes encodes it as UTF-8
+    fixed = frame[[name for name in frame.columns if name not in texts]]
+    parts = [pgbinary.SIGNATURE]
+    for key in np.unique(pattern):
+        rows = None if not nullable else np.flatnonzero(pattern == key)
+        group = fixed if rows is None else fixed.iloc[rows]
+        nulls = {name for bit, name in enumerate(nullable) if key >> bit & 1}
+        blocks = []
+        for name in frame.columns:
+            if name in nulls:
+                blocks.append((np.broadcast_to(bulk._NULL_FIELD, (len(group), 4)), None))
+            elif name in JSON_COLUMNS:
+                text = texts[name] if rows is None else texts[name][rows]
+                blocks.append(pgbinary.encode_bytes(text, prefix=b"\x01"))
+            elif name in texts:
+                text = texts[name] if rows is None else texts[name][rows]
+                blocks.append(pgbinary.encode_bytes(text))
+            else:
+                blocks.append(bulk._column_block(group[name], types[name], fields[name]))
+        parts.append(pgbinary.encode_rows(blocks))
+    parts.append(pgbinary.TRAILER)
+    return b"".join(parts)
 
 
 def _risk_counts(generation: int) -> dict[str, int]:

@@ -10,9 +10,9 @@ from django.db.models import Count, Q
 
 from brokercrm.lib.db import is_postgres
 from brokercrm.nightly import StageContext, StageResult, bulk
-from brokercrm.nightly.bulk import bulk_replace, no_jit
+from brokercrm.nightly.bulk import bulk_replace, no_jit, read_numbers
 from retention import conf, scoring
-from retention.inputs import read_activity_inputs
+from retention.inputs import latest_assets_frame, read_activity_inputs
 from retention.models import ClientActivity
 from segmentation import summary
 from segmentation.models import ResultSet
@@ -21,22 +21,27 @@ from segmentation.publish import discard_unpublished, publish
 KIND = ResultSet.Kind.ACTIVITY
 
 
-def _dates(numbers: pd.Series) -> pd.Series:
+def _dates(numbers: pd.Series, *, as_datetime64: bool = False) -> pd.Series | np.ndarray:
+    """Day numbers (-1: none) as dates: date objects and None, or (`as_datetime64`) datetime64
+    and NaT, which the binary COPY encodes without a Python object per value."""
     values = numbers.to_numpy("int64")
+    if as_datetime64:
+        return np.where(values >= 0, values, np.iinfo("int64").min).astype("datetime64[D]").astype("datetime64[s]")
     dates = pd.Series(values.astype("datetime64[D]")).dt.date
     return dates.where(values >= 0, None)
 
 
-def activity_rows(frame: pd.DataFrame, ctx: StageContext) -> pd.DataFrame:
-    """ClientActivity rows (field names) from an activity_segments() frame."""
+def activity_rows(frame: pd.DataFrame, ctx: StageContext, *, as_datetime64: bool = False) -> pd.DataFrame:
+    """ClientActivity rows (field names) from an activity_segments() frame (`as_datetime64`: the
+    trade dates as datetime64, for the binary COPY; else date objects)."""
     return pd.DataFrame(
         {
             "generation": ctx.stage_run_id,
             "as_of": ctx.as_of,
             "client_id": frame["client_id"].to_numpy("int64"),
             "segment": frame["segment"].to_numpy(),
-            "first_trade_on": _dates(frame["first_day"]),
-            "last_trade_on": _dates(frame["last_day"]),
+            "first_trade_on": _dates(frame["first_day"], as_datetime64=as_datetime64),
+            "last_trade_on": _dates(frame["last_day"], as_datetime64=as_datetime64),
             "days_since_last_trade": frame["days_since_last_trade"].to_numpy("int64"),
             "trading_days": frame["trading_days"].to_numpy("int64"),
             "recent_trading_days": frame["recent_days"].to_numpy("int64"),
@@ -64,11 +69,14 @@ def _dormancy_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -
     # The rollup aggregates from the running summary moved to the date (None: an earlier date
     # than the summary's, computed in full from the rollup like the back-test does).
     days = summary.summary_days(ctx.as_of, params.recent_days, params.baseline_days, client_id_from, client_id_to)
+    assets = _staged_assets(ctx, client_id_from, client_id_to)
     frame = scoring.activity_segments(
-        read_activity_inputs(ctx.as_of, client_id_from, client_id_to, params, days=days), ctx.as_of, params
+        read_activity_inputs(ctx.as_of, client_id_from, client_id_to, params, days=days, assets=assets),
+        ctx.as_of,
+        params,
     )
-    rows = activity_rows(frame, ctx)
     if bulk.partitioned(ClientActivity):
+        rows = activity_rows(frame, ctx, as_datetime64=True)
         return bulk.load_chunk(
             ClientActivity,
             rows,
@@ -77,6 +85,7 @@ def _dormancy_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -
             low=client_id_from,
             high=client_id_to,
         )
+    rows = activity_rows(frame, ctx)
     if not is_postgres():
         return bulk_replace(
             ClientActivity,
@@ -105,9 +114,49 @@ def delete_chunk_rows(model, generation: int, client_from: int, client_to: int) 
         )
 
 
+def assets_table(ctx: StageContext) -> str:
+    return f"retention_dormancy_assets_r{ctx.run_id}_a{ctx.attempt}"
+
+
+_ASSET_COLUMNS = {"client_id": "i", "cash": "f", "market_value": "f"}
+
+
+def _drop(table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(table)}")
+
+
 def dormancy_prepare(ctx: StageContext) -> None:
-    """PostgreSQL: the generation's side table, which the chunks load (bulk.create_side_table)."""
+    """PostgreSQL: the generation's side table, which the chunks load (bulk.create_side_table),
+    and the latest asset snapshot of every client staged in one pass (the chunks read their
+    slice instead of probing the snapshots client by client)."""
     bulk.create_side_table(ClientActivity, key_field="generation", key_value=ctx.stage_run_id)
+    if not is_postgres():
+        return
+    table = assets_table(ctx)
+    quoted = connection.ops.quote_name(table)
+    _drop(table)
+    frame = latest_assets_frame(ctx.as_of)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE UNLOGGED TABLE {quoted} (client_id bigint NOT NULL, cash double precision NOT NULL, "
+            "market_value double precision NOT NULL)"
+        )
+        bulk.copy_numbers(table, frame, _ASSET_COLUMNS)
+        cursor.execute(f"CREATE INDEX {connection.ops.quote_name(table + '_client')} ON {quoted} (client_id)")
+
+
+def _staged_assets(ctx: StageContext, client_from: int, client_to: int) -> pd.DataFrame | None:
+    """The range's latest assets from the table dormancy_prepare staged (None elsewhere: read
+    them per client then)."""
+    if not is_postgres():
+        return None
+    return read_numbers(
+        f"SELECT client_id, cash, market_value FROM {connection.ops.quote_name(assets_table(ctx))} "  # noqa: S608
+        "WHERE client_id >= %s AND client_id <= %s ORDER BY client_id",
+        [client_from, client_to],
+        _ASSET_COLUMNS,
+    )
 
 
 def _segment_counts(generation: int) -> list[tuple[str, int, int, int]]:
@@ -151,4 +200,6 @@ def dormancy_finalize(ctx: StageContext) -> StageResult:
 
 
 def dormancy_cleanup(ctx: StageContext) -> None:
+    if is_postgres():
+        _drop(assets_table(ctx))
     discard_unpublished(KIND, ClientActivity, ctx)

@@ -404,27 +404,42 @@ class GammaGammaFit:
         return asdict(self)
 
 
-def _gg_ll_grad(theta, x, m, w, want_grad=True):
+def _gg_prepare(x, m):
+    """What the Gamma-Gamma likelihood needs of the data whatever the parameters: the distinct
+    frequencies and each row's index into them (the log-gamma and digamma terms depend on the
+    row through x only: a few hundred distinct values against ~1M distinct (x, m) rows), and
+    log m, log x and m x per row."""
+    xs, idx = np.unique(x, return_inverse=True)
+    return xs, idx.reshape(np.shape(x)), np.log(m), np.log(x), m * x
+
+
+def _gg_ll_grad(theta, x, m, w, want_grad=True, prepared=None):
+    """Log-likelihood (weighted sum, and its gradient w.r.t. log-parameters) or per-row terms.
+
+    The special functions of p x and p x + q are evaluated per distinct frequency and gathered
+    (the same values, element by element, as evaluating them per row)."""
     p, q, v = np.exp(theta)
-    px = p * x
-    log_m = np.log(m)
-    log_x = np.log(x)
-    log_vmx = np.log(v + m * x)
+    xs, idx, log_m, log_x, mx = _gg_prepare(x, m) if prepared is None else prepared
+    pxs = p * xs
+    pxqs = pxs + q
+    px = pxs[idx]
+    pxq = pxqs[idx]
+    log_vmx = np.log(v + mx)
     ll = (
-        special.gammaln(px + q)
-        - special.gammaln(px)
+        special.gammaln(pxqs)[idx]
+        - special.gammaln(pxs)[idx]
         - special.gammaln(q)
         + q * np.log(v)
         + (px - 1.0) * log_m
         + px * log_x
-        - (px + q) * log_vmx
+        - pxq * log_vmx
     )
     if not want_grad:
         return ll
-    psi = special.digamma(px + q)
-    d_p = x * (psi - special.digamma(px) + log_m + log_x - log_vmx)
+    psi = special.digamma(pxqs)[idx]
+    d_p = x * (psi - special.digamma(pxs)[idx] + log_m + log_x - log_vmx)
     d_q = psi - special.digamma(q) + np.log(v) - log_vmx
-    d_v = q / v - (px + q) / (v + m * x)
+    d_v = q / v - pxq / (v + mx)
     return float(w @ ll), np.array([w @ d_p * p, w @ d_q * q, w @ d_v * v])
 
 
@@ -449,13 +464,14 @@ def gamma_gamma_fit(frequency, monetary_value, weights=None, penalizer=0.0, star
         raise ValueError("no customers with repeat transactions to fit")
     if np.any(m <= 0) or not np.all(np.isfinite(m)):
         raise ValueError("monetary values must be finite and > 0")
-    uniq, inverse = np.unique(np.column_stack([x, m]), axis=0, return_inverse=True)
+    uniq, inverse, _ = _unique_rows(np.column_stack([x, m]))
     uw = np.bincount(inverse.ravel(), weights=w, minlength=uniq.shape[0])
     ux, um = uniq[:, 0], uniq[:, 1]
     total = float(uw.sum())
+    prepared = _gg_prepare(ux, um)
 
     def neg(theta):
-        ll, g = _gg_ll_grad(theta, ux, um, uw)
+        ll, g = _gg_ll_grad(theta, ux, um, uw, prepared=prepared)
         return -ll / total, -g / total
 
     if starts is None:
@@ -469,7 +485,7 @@ def gamma_gamma_fit(frequency, monetary_value, weights=None, penalizer=0.0, star
     theta = res.x
     (p, q, v), ll, converged, at_boundary, message = _diagnose(("p", "q", "v"), theta, res, total)
     if penalizer:
-        ll, _ = _gg_ll_grad(theta, ux, um, uw)
+        ll, _ = _gg_ll_grad(theta, ux, um, uw, prepared=prepared)
         ll = float(ll)
     return GammaGammaFit(
         p=float(p),

@@ -24,6 +24,7 @@ import pandas as pd
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from scipy import special
 
 from retention import lifetime
 from retention.conf import SIGNALS, ActivityParams, ChurnParams
@@ -272,17 +273,16 @@ def model_scores(
         t_x = inputs["recency"].to_numpy("float64") / unit
         age = np.maximum(inputs["T"].to_numpy("float64") / unit, t_x)
         # Many clients share a (x, t_x, T) row: compute each distinct row once.
-        (ux, ut, uT), _counts = lifetime.summary_collapse(x, t_x, age)
-        keys = pd.MultiIndex.from_arrays([ux, ut, uT])
-        position = keys.get_indexer(pd.MultiIndex.from_arrays([x, t_x, age]))
+        (ux, ut, uT), position = _distinct_rows(x, t_x, age)
         horizon = params.clv_horizon_days / unit
         alive = lifetime.bgnbd_probability_alive(fit.bgnbd, ux, ut, uT)
         p_alive[index] = alive[position]
         no_trade[index] = probability_no_trade(fit.bgnbd, alive, ux, uT, window_days / unit)[position]
-        expected[index] = lifetime.bgnbd_expected_purchases(fit.bgnbd, horizon, ux, ut, uT)[position]
+        purchases = _ExpectedPurchases(fit.bgnbd, ux, uT, alive)
+        expected[index] = purchases(horizon)[position]
         if fit.value_usable:
             spend = lifetime.gamma_gamma_conditional_value(fit.gamma_gamma, x, inputs["monetary"].to_numpy("float64"))
-            value[index] = _discounted_value(fit, ux, ut, uT, params)[position] * spend
+            value[index] = _discounted_value(fit, purchases, params)[position] * spend
     return pd.DataFrame({"p_alive": p_alive, "p_no_trade": no_trade, "expected_trading_days": expected, "clv": value})
 
 
@@ -300,18 +300,54 @@ def probability_no_trade(fit: lifetime.BgNbdFit, p_alive, x, big_t, t: float) ->
     return 1.0 - p_alive + p_alive * np.exp(log_silent)
 
 
-def _discounted_value(fit: ModelFit, x, t_x, big_t, params: ChurnParams, steps: int = 12) -> np.ndarray:
-    """Discounted expected trading days over the horizon, per unit of spend per trading day.
+def _distinct_rows(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """(the distinct rows' columns, sorted as lifetime.summary_collapse gives them, and each
+    row's index into them)."""
+    if not len(columns[0]):
+        return tuple(np.empty(0) for _ in columns), np.zeros(0, dtype=np.intp)
+    uniq, inverse, _counts = lifetime._unique_rows(np.column_stack([np.asarray(c, dtype=float) for c in columns]))
+    return tuple(uniq[:, i] for i in range(uniq.shape[1])), inverse
+
+
+class _ExpectedPurchases:
+    """lifetime.bgnbd_expected_purchases(fit, t, x, t_x, T) of distinct (x, t_x, T) rows, for
+    several horizons t: the same values, computed with less work. The hypergeometric factor
+    depends on a row through (x, T) only, and many rows (clients who last traded on different
+    days) share one: it is evaluated once per distinct (x, T) and horizon, then multiplied by
+    each row's P(alive) (`alive`, computed once), as bgnbd_expected_purchases does."""
+
+    def __init__(self, fit: lifetime.BgNbdFit, x: np.ndarray, big_t: np.ndarray, alive: np.ndarray):
+        self.fit = fit
+        self.alive = alive
+        (self.x, self.big_t), self.pair = _distinct_rows(x, big_t)
+
+    def __call__(self, t: float) -> np.ndarray:
+        r, alpha, a, b = self.fit.r, self.fit.alpha, self.fit.a, self.fit.b
+        t = np.asarray(t, dtype=float)
+        x, big_t = self.x, self.big_t
+        # The expressions of lifetime.bgnbd_expected_purchases, term for term.
+        z = t / (alpha + big_t + t)
+        one_minus_z = (alpha + big_t) / (alpha + big_t + t)
+        hyp = special.hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+        bracket = 1.0 - one_minus_z ** (a - 1.0) * hyp
+        numer = (a + b + x - 1.0) / (a - 1.0) * bracket
+        return numer[self.pair] * self.alive
+
+
+def _discounted_value(fit: ModelFit, purchases: _ExpectedPurchases, params: ChurnParams, steps: int = 12) -> np.ndarray:
+    """Discounted expected trading days over the horizon, per unit of spend per trading day
+    (`purchases`: the expected trading days of the rows by horizon).
 
     lifetime.clv discounts day by day (365 evaluations of the hypergeometric function per row);
     here the horizon is cut into `steps` equal periods, each period's expected trading days
     discounted at its midpoint: within 0.1% of the daily sum for horizons up to a year."""
     unit = fit.unit_days
     edges = np.linspace(0.0, params.clv_horizon_days / unit, steps + 1)
-    total = np.zeros(len(x))
-    previous = np.zeros(len(x))
+    n = len(purchases.alive)
+    total = np.zeros(n)
+    previous = np.zeros(n)
     for start, end in itertools.pairwise(edges):
-        cumulative = lifetime.bgnbd_expected_purchases(fit.bgnbd, end, x, t_x, big_t)
+        cumulative = purchases(end)
         total += (cumulative - previous) / (1.0 + params.daily_discount) ** ((start + end) / 2 * unit)
         previous = cumulative
     return total
