@@ -450,6 +450,24 @@ def churn_risk(strengths: pd.DataFrame, params: ChurnParams) -> tuple[np.ndarray
     return np.clip(risk, 0, 100), contributions
 
 
+def _strongest(
+    risk: np.ndarray, contributions: pd.DataFrame, strengths: pd.DataFrame, params: ChurnParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, usable, points), each clients x kept: the columns of the `reasons_kept` largest
+    contributions per client, strongest first; whether each is a reason (contributes, and its
+    signal is at least `signal_min`); its points (its share of the contributions times the risk)."""
+    values = contributions.to_numpy()
+    kept = min(params.reasons_kept, values.shape[1])
+    order = np.argsort(-values, axis=1, kind="stable")[:, :kept]
+    rows = np.arange(values.shape[0])[:, None]
+    chosen = values[rows, order]
+    usable = (chosen > 0) & (strengths.to_numpy()[rows, order] >= params.signal_min)
+    totals = values.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        points = np.where(totals[:, None] > 0, np.rint(risk[:, None] * chosen / totals[:, None]), 0).astype("int64")
+    return order, usable, points
+
+
 def top_reasons(
     risk: np.ndarray,
     contributions: pd.DataFrame,
@@ -462,18 +480,11 @@ def top_reasons(
     points = the signal's share of the score (its weighted contribution over the sum of all
     contributions, times the risk), so the points of all reasons add up to at most the risk.
     Vectorised up to the last step: only the kept reasons' facts are built, per client."""
-    values = contributions.to_numpy()
     names = list(contributions.columns)
-    n, kept = values.shape[0], min(params.reasons_kept, values.shape[1])
+    n = len(contributions)
     if n == 0:
         return []
-    order = np.argsort(-values, axis=1, kind="stable")[:, :kept]
-    rows = np.arange(n)[:, None]
-    chosen = values[rows, order]
-    usable = (chosen > 0) & (strengths.to_numpy()[rows, order] >= params.signal_min)
-    totals = values.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        points = np.where(totals[:, None] > 0, np.rint(risk[:, None] * chosen / totals[:, None]), 0).astype("int64")
+    order, usable, points = _strongest(risk, contributions, strengths, params)
     order_list, usable_list, points_list = order.tolist(), usable.tolist(), points.tolist()
     reasons: list[list[dict]] = []
     for i in range(n):
@@ -652,20 +663,13 @@ def reasons_json(
 ) -> np.ndarray:
     """top_reasons() as JSON text per client (an object array of str): the same reasons, points
     and facts, built column-wise (json.loads of each equals top_reasons' list)."""
-    values = contributions.to_numpy()
     names = list(contributions.columns)
-    n, kept = values.shape[0], min(params.reasons_kept, values.shape[1])
+    n = len(contributions)
     if n == 0:
         return np.empty(0, dtype=object)
-    order = np.argsort(-values, axis=1, kind="stable")[:, :kept]
-    rows = np.arange(n)[:, None]
-    chosen = values[rows, order]
-    usable = (chosen > 0) & (strengths.to_numpy()[rows, order] >= params.signal_min)
-    totals = values.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        points = np.where(totals[:, None] > 0, np.rint(risk[:, None] * chosen / totals[:, None]), 0).astype("int64")
+    order, usable, points = _strongest(risk, contributions, strengths, params)
     out = np.full(n, "", dtype=object)
-    for k in range(kept):
+    for k in range(order.shape[1]):
         fragment = np.full(n, "", dtype=object)
         for j, code in enumerate(names):
             where = np.flatnonzero(usable[:, k] & (order[:, k] == j))

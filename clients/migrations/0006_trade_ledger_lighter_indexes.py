@@ -23,33 +23,14 @@ the fast tests) get the plain schema operations (a table rebuild; their ledgers 
 """
 
 from django.db import migrations, models
-from django.db.migrations.operations.base import Operation
 from django.db.models import deletion
+
+from brokercrm.lib.migration_ops import UnlessPostgres, build_index_concurrently
 
 PARTIAL = "trade_reversed_at_most_once"
 FULL = "clients_trade_reverses_id_key"
 LIKE = "clients_trade_trade_id_936dc440_like"
 LOCK_TIMEOUT = "10s"
-
-
-def _invalid(cursor, name: str) -> bool:
-    cursor.execute(
-        "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
-        [name],
-    )
-    row = cursor.fetchone()
-    return bool(row and row[0])
-
-
-def _build_concurrently(schema_editor, name: str, sql: str) -> None:
-    """CREATE [UNIQUE] INDEX CONCURRENTLY `sql`, replacing an invalid leftover; raise if not valid."""
-    with schema_editor.connection.cursor() as cursor:
-        if _invalid(cursor, name):
-            cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
-        cursor.execute(sql)
-        if _invalid(cursor, name):
-            raise RuntimeError(f"index {name} was built invalid (a duplicate?); nothing else was changed")
 
 
 def _pattern_indexes(cursor) -> list[str]:
@@ -73,7 +54,7 @@ def _with_lock_timeout(cursor, sql: str) -> None:
 def postgres_forward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    _build_concurrently(
+    build_index_concurrently(
         schema_editor,
         PARTIAL,
         f'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "{PARTIAL}" ON clients_trade (reverses_id) '
@@ -89,36 +70,12 @@ def postgres_backward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     like = f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{LIKE}" ON clients_trade (trade_id varchar_pattern_ops)'
-    _build_concurrently(schema_editor, LIKE, like)
+    build_index_concurrently(schema_editor, LIKE, like)
     full = f'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "{FULL}" ON clients_trade (reverses_id)'
-    _build_concurrently(schema_editor, FULL, full)
+    build_index_concurrently(schema_editor, FULL, full)
     with schema_editor.connection.cursor() as cursor:
         _with_lock_timeout(cursor, f'ALTER TABLE clients_trade ADD CONSTRAINT "{FULL}" UNIQUE USING INDEX "{FULL}"')
         cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{PARTIAL}"')
-
-
-class UnlessPostgres(Operation):
-    """`operation` on the model state everywhere, on the database except on PostgreSQL (where
-    `postgres_forward` / `postgres_backward` make the same change without blocking writes)."""
-
-    reduces_to_sql = False
-
-    def __init__(self, operation: Operation) -> None:
-        self.operation = operation
-
-    def state_forwards(self, app_label, state):
-        self.operation.state_forwards(app_label, state)
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
-            self.operation.database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
-            self.operation.database_backwards(app_label, schema_editor, from_state, to_state)
-
-    def describe(self):
-        return f"{self.operation.describe()} (not on PostgreSQL)"
 
 
 # Each rule's constraint is added before the field loses its own, so that a database rebuilt

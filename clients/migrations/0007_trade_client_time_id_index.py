@@ -14,63 +14,33 @@ old one goes by DROP INDEX CONCURRENTLY. Other databases: the plain schema opera
 """
 
 from django.db import migrations, models
-from django.db.migrations.operations.base import Operation
+
+from brokercrm.lib.migration_ops import UnlessPostgres, build_index_concurrently
 
 NEW = "trade_client_time_id"
 OLD = "trade_client_executed_at"
 
 
-def _drop_invalid(cursor, name: str) -> None:
-    cursor.execute(
-        "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
-        [name],
-    )
-    row = cursor.fetchone()
-    if row and row[0]:
-        cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
-
-
 def forward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
+    build_index_concurrently(
+        schema_editor,
+        NEW,
+        f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{NEW}" ON clients_trade (client_id, executed_at, id)',
+    )
     with schema_editor.connection.cursor() as cursor:
-        _drop_invalid(cursor, NEW)
-        cursor.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{NEW}" ON clients_trade (client_id, executed_at, id)')
         cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{OLD}"')
 
 
 def backward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
+    build_index_concurrently(
+        schema_editor, OLD, f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{OLD}" ON clients_trade (client_id, executed_at)'
+    )
     with schema_editor.connection.cursor() as cursor:
-        _drop_invalid(cursor, OLD)
-        cursor.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{OLD}" ON clients_trade (client_id, executed_at)')
         cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{NEW}"')
-
-
-class UnlessPostgres(Operation):
-    """`operation` on the model state everywhere, on the database except on PostgreSQL (where
-    `forward` / `backward` make the same change without blocking writes)."""
-
-    reduces_to_sql = False
-
-    def __init__(self, operation: Operation) -> None:
-        self.operation = operation
-
-    def state_forwards(self, app_label, state):
-        self.operation.state_forwards(app_label, state)
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
-            self.operation.database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
-            self.operation.database_backwards(app_label, schema_editor, from_state, to_state)
-
-    def describe(self):
-        return f"{self.operation.describe()} (not on PostgreSQL)"
 
 
 STATE = [
