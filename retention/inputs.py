@@ -207,7 +207,7 @@ def ledger_signals_frame(as_of: dt.date, params: ActivityParams) -> pd.DataFrame
     try:
         with transaction.atomic():
             flows, trades = _ledger_rows(start_30, start_90, end, recent)
-    except DataError:  # an amount beyond bigint (doubled) cents
+    except DataError:  # an amount beyond bigint cents
         return None
     flow_cents = flows["cents"].to_numpy("int64")
     flow_ids, (out_30, out_90) = _sums_per_key(
@@ -243,27 +243,22 @@ def ledger_signals_frame(as_of: dt.date, params: ActivityParams) -> pd.DataFrame
 
 def _ledger_rows(start_30, start_90, end, recent) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The windows' cash flows (client, in the last 30 days, signed cents) and closing trades
-    (client, P&L cents, losing close) as numbers. The flag travels in the low bit of a doubled
-    amount (one column less to aggregate and send: 2 x cents + flag, read back exactly)."""
+    (client, P&L cents, losing close) as numbers."""
     flows = read_numbers(
-        "SELECT client_id, CAST((CASE WHEN kind = 'withdrawal' THEN amount ELSE -amount END) * 100 AS BIGINT) * 2 "  # noqa: S608
-        f"+ CASE WHEN occurred_at >= %s THEN 1 ELSE 0 END FROM {_table(CashFlow)} "
-        "WHERE occurred_at >= %s AND occurred_at < %s",
+        "SELECT client_id, CASE WHEN occurred_at >= %s THEN 1 ELSE 0 END, "  # noqa: S608
+        "CAST((CASE WHEN kind = 'withdrawal' THEN amount ELSE -amount END) * 100 AS BIGINT) "
+        f"FROM {_table(CashFlow)} WHERE occurred_at >= %s AND occurred_at < %s",
         [start_30, start_90, end],
-        {"client_id": "i", "packed": "i"},
+        {"client_id": "i", "in_30": "i", "cents": "i"},
     )
     trades = read_numbers(
-        "SELECT client_id, CAST(realized_pnl * 100 AS BIGINT) * 2 "  # noqa: S608
-        "+ CASE WHEN realized_pnl < 0 AND reverses_id IS NULL THEN 1 ELSE 0 END "
+        "SELECT client_id, CAST(realized_pnl * 100 AS BIGINT), "  # noqa: S608
+        "CASE WHEN realized_pnl < 0 AND reverses_id IS NULL THEN 1 ELSE 0 END "
         f"FROM {_table(Trade)} WHERE executed_at >= %s AND executed_at < %s AND realized_pnl IS NOT NULL",
         [recent, end],
-        {"client_id": "i", "packed": "i"},
+        {"client_id": "i", "cents": "i", "losing": "i"},
     )
-    flow_packed, trade_packed = flows["packed"].to_numpy("int64"), trades["packed"].to_numpy("int64")
-    return (
-        pd.DataFrame({"client_id": flows["client_id"], "in_30": flow_packed & 1, "cents": flow_packed >> 1}),
-        pd.DataFrame({"client_id": trades["client_id"], "cents": trade_packed >> 1, "losing": trade_packed & 1}),
-    )
+    return flows, trades
 
 
 def _sums_per_key(keys: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
