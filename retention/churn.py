@@ -22,7 +22,7 @@ from django.db.models import Count, Q
 from brokercrm.lib import pgbinary
 from brokercrm.lib.db import is_postgres
 from brokercrm.nightly import StageContext, StageResult, bulk
-from brokercrm.nightly.bulk import bulk_replace, nan_sql, no_jit, read_numbers, session_work_mem
+from brokercrm.nightly.bulk import bulk_replace, drop_table, nan_sql, no_jit, read_numbers, session_work_mem
 from retention import conf, lifetime, scoring
 from retention.dormancy import delete_chunk_rows
 from retention.inputs import SIGNAL_SQL_COLUMNS, ledger_signals_frame, ledger_signals_sql, read_signals
@@ -150,11 +150,6 @@ def staging_table(ctx: StageContext) -> str:
     return f"retention_churn_stage_r{ctx.run_id}_a{ctx.attempt}"
 
 
-def _drop(table: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(table)}")
-
-
 def churn_prepare(ctx: StageContext) -> None:
     """Fit the lifetime models; stage the ledger signals of every client in one pass over the
     recent cash flows and trades (each chunk then reads its slice)."""
@@ -171,7 +166,7 @@ def stage_ledger_signals(table: str, as_of: dt.date) -> None:
     PostgreSQL: summed in numpy from the raw rows (inputs.ledger_signals_frame) and written by
     binary COPY into an unlogged table (the rows of the SQL below, faster); elsewhere, or when
     the sums could not be exact, CREATE TABLE AS the SQL."""
-    _drop(table)
+    drop_table(table)
     params = conf.activity_params()
     quoted = connection.ops.quote_name(table)
     frame = ledger_signals_frame(as_of, params)
@@ -396,5 +391,5 @@ def churn_finalize(ctx: StageContext) -> StageResult:
 
 
 def churn_cleanup(ctx: StageContext) -> None:
-    _drop(staging_table(ctx))
+    drop_table(staging_table(ctx))
     discard_unpublished(KIND, ChurnScore, ctx)

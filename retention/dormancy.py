@@ -10,7 +10,7 @@ from django.db.models import Count, Q
 
 from brokercrm.lib.db import is_postgres
 from brokercrm.nightly import StageContext, StageResult, bulk
-from brokercrm.nightly.bulk import bulk_replace, no_jit, read_numbers
+from brokercrm.nightly.bulk import bulk_replace, drop_table, no_jit, read_numbers
 from retention import conf, scoring
 from retention.inputs import latest_assets_frame, read_activity_inputs
 from retention.models import ClientActivity
@@ -121,11 +121,6 @@ def assets_table(ctx: StageContext) -> str:
 _ASSET_COLUMNS = {"client_id": "i", "cash": "f", "market_value": "f"}
 
 
-def _drop(table: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(table)}")
-
-
 def dormancy_prepare(ctx: StageContext) -> None:
     """PostgreSQL: the generation's side table, which the chunks load (bulk.create_side_table),
     and the latest asset snapshot of every client staged in one pass (the chunks read their
@@ -135,7 +130,7 @@ def dormancy_prepare(ctx: StageContext) -> None:
         return
     table = assets_table(ctx)
     quoted = connection.ops.quote_name(table)
-    _drop(table)
+    drop_table(table)
     frame = latest_assets_frame(ctx.as_of)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -201,5 +196,5 @@ def dormancy_finalize(ctx: StageContext) -> StageResult:
 
 def dormancy_cleanup(ctx: StageContext) -> None:
     if is_postgres():
-        _drop(assets_table(ctx))
+        drop_table(assets_table(ctx))
     discard_unpublished(KIND, ClientActivity, ctx)

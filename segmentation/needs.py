@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from brokercrm.lib.db import is_postgres
 from brokercrm.nightly import StageContext, StageResult
-from brokercrm.nightly.bulk import bulk_replace, read_frame, session_work_mem
+from brokercrm.nightly.bulk import bulk_replace, drop_table, read_frame, session_work_mem
 from clients.models import AssetSnapshot, Client, Instrument, Trade
 from segmentation import conf
 from segmentation.analytics import needs_profiles
@@ -63,14 +63,9 @@ def _window(as_of: dt.date) -> tuple[dt.date, dt.date, dt.datetime, dt.datetime]
     return first, last, start, end
 
 
-def _drop(table: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(table)}")
-
-
 def needs_prepare(ctx: StageContext) -> None:
     table = staging_table(ctx)
-    _drop(table)
+    drop_table(table)
     _, _, start, end = _window(ctx.as_of)
     high = Decimal(conf.needs_high_price())
     sign = Case(When(reverses__isnull=True, then=Value(1)), default=Value(-1), output_field=IntegerField())
@@ -176,5 +171,5 @@ def needs_finalize(ctx: StageContext) -> StageResult:
 
 def needs_cleanup(ctx: StageContext) -> None:
     """Drop the staging table; after a failure also the unpublished rows of this run."""
-    _drop(staging_table(ctx))
+    drop_table(staging_table(ctx))
     discard_unpublished(ResultSet.Kind.NEEDS, NeedsProfile, ctx)

@@ -586,6 +586,12 @@ def drop_side_table(model: type[models.Model], *, key_value: int) -> bool:
     return True
 
 
+def drop_table(table: str) -> None:
+    """DROP TABLE IF EXISTS `table` (a stage's staging table)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(table)}")
+
+
 def _drop_quietly(table: str) -> None:
     """Best effort: a table left behind by a crash is dropped by `drop_orphan_partitions`."""
     try:
