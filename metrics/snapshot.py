@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from importlib import import_module
 
 import numpy as np
 import pandas as pd
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from brokercrm.lib.exchange_time import day_end, day_start
 from brokercrm.nightly import StageContext, StageResult
 from brokercrm.nightly.bulk import bulk_replace, nan_sql, no_jit, read_frame, read_numbers, session_work_mem
+from brokercrm.nightly.parallel import parallel_possible, run_parallel
 from clients.models import Client, ClientAssignment, ClientLogin, Trade
 from feedback.models import Complaint, SurveyResponse
 from feedback.selectors import sql_datetime
@@ -422,26 +422,14 @@ PARALLEL_READS = 4  # threads (own connections) for the independent reads; 0 or 
 
 
 def _parallel() -> bool:
-    return connection.vendor == "postgresql" and not connection.in_atomic_block and PARALLEL_READS > 1
+    return PARALLEL_READS > 1 and parallel_possible()
 
 
 def run_reads(tasks: dict[str, Callable[[], object]]) -> dict[str, object]:
     """{name: task()}: the independent reads of the stage at once, each on its own connection
     (the database works on them in parallel), on PostgreSQL outside a transaction (the nightly
-    stage). Inside one (the tests) another connection would not see its rows: one by one."""
-    if not _parallel() or len(tasks) < 2:
-        return {name: task() for name, task in tasks.items()}
-
-    def run(task: Callable[[], object]) -> object:
-        try:
-            with no_jit():
-                return task()
-        finally:
-            connections.close_all()  # this worker thread's connection
-
-    with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
-        futures = {name: pool.submit(run, task) for name, task in tasks.items()}
-        return {name: future.result() for name, future in futures.items()}
+    stage); inside one (the tests) one by one (brokercrm.nightly.parallel)."""
+    return run_parallel(tasks, workers=PARALLEL_READS)
 
 
 def book_reads(as_of: dt.date, *, fast: bool) -> dict[str, Callable[[], object]]:

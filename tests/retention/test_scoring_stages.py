@@ -181,3 +181,45 @@ def test_published_segments_are_read_back_as_computed(book, run_nightly) -> None
     computed = selectors.activity_segments(AS_OF)
     assert stored.equals(computed)
     assert len(stored) == Client.objects.count()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_churn_prepare_in_parallel_gives_what_it_gives_one_part_after_the_other(
+    book, run_nightly, monkeypatch
+) -> None:
+    """Outside a transaction (the nightly run) the churn stage fits the lifetime models while
+    another connection stages the ledger signals: the same fit and scores as one by one."""
+    import threading
+
+    from brokercrm.nightly import parallel
+    from retention import churn
+
+    staged_on = []
+    real_stage = churn.stage_ledger_signals
+
+    def spy(*args, **kwargs):
+        staged_on.append(threading.get_ident())
+        return real_stage(*args, **kwargs)
+
+    monkeypatch.setattr(churn, "stage_ledger_signals", spy)
+
+    def night() -> tuple[list, tuple]:
+        run = run_nightly(AS_OF, ["rollup", "tiers", "dormancy", "churn"], chunk_size=20)
+        assert run.status == RunStatus.SUCCEEDED, run.error
+        scores = sorted(
+            published_rows(ChurnScore, ResultSet.Kind.CHURN).values_list(
+                "client_id", "risk", "p_alive", "clv", "value_at_risk", "reasons", "signals"
+            )
+        )
+        fit = LifetimeFit.objects.values_list("status", "r", "alpha", "a", "b", "p", "q", "v").get(as_of=AS_OF)
+        return scores, fit
+
+    in_parallel = night()
+    assert len(staged_on) == 1
+    assert staged_on[0] != threading.get_ident()
+    monkeypatch.setattr(parallel, "parallel_possible", lambda: False)
+    one_by_one = night()
+    assert staged_on[1] == threading.get_ident()
+    assert in_parallel == one_by_one
+    assert any(reasons for _, risk, *_, reasons, _signals in in_parallel[0] if risk >= 40)
