@@ -24,6 +24,14 @@ history); the target ratio (dormancy + churn of run 1) / tier stage, target <= 2
 the medians over the runs; the lifetime fit's time; and whether every run gave identical
 results. `--digest-only` prints the digests of the results stored for --as-of and stops (to
 compare two versions of the code: run the bench with each, then compare).
+
+`--workers N` (needs REDIS_URL) then measures the production shape too: docker-compose.yml runs
+one Celery worker with `--concurrency 2`, so a stage's chunks run two at a time. The summary
+is put back on D - 1 (a cold night of D - 1, eager), then the dormancy and churn stages of D run
+on N real worker processes through Redis (run 1: the summary moves; run 2: a re-run), and the
+tier stage of D runs on the same workers (--repeat times). Printed: the same ratios, against
+the tier stage on the workers and against the eager tier median, and whether the worker runs
+stored the same results as the eager runs (digest).
 It writes only the app's own tables; the ledger is read, never changed.
 """
 
@@ -40,6 +48,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "bench"))  # bench_workers
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokercrm.settings.local")
 
 
@@ -49,6 +58,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="tier stage repetitions (median)")
     parser.add_argument("--runs", type=int, default=2, help="runs of the scoring stages (identical results check)")
     parser.add_argument("--skip-needs", action="store_true", help="do not time the needs stage")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="also run the stages on N real Celery worker processes (REDIS_URL)"
+    )
     parser.add_argument(
         "--digest-only", action="store_true", help="print the digests of the results stored for --as-of and stop"
     )
@@ -62,8 +74,10 @@ def main() -> None:
         for name, value in digests(args.as_of).items():
             print(f"  {name:16} {value}")
         return
+    from django.conf import settings
     from django.db import connection
 
+    from brokercrm.celery import app
     from brokercrm.models import StageRun
     from brokercrm.nightly.orchestration import nightly_run_start
     from retention.models import LifetimeFit
@@ -73,6 +87,9 @@ def main() -> None:
 
     if connection.vendor != "postgresql":
         sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
+    if args.workers and not settings.REDIS_URL:
+        sys.exit("--workers needs a broker: set REDIS_URL=redis://127.0.0.1:6379/2")
+    app.conf.task_always_eager = True  # the eager runs, even with REDIS_URL set (--workers)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM clients_client")
         clients = cursor.fetchone()[0]
@@ -144,16 +161,58 @@ def main() -> None:
         print(f"  dormancy + churn vs the segment step                      ratio {both / step:5.2f}")
     same = len({r["digest"] for r in runs}) == 1
     print(f"  identical results over {len(runs)} runs: {same} (digest {runs[-1]['digest']})")
+    if args.workers:
+        on_workers(args, tier, runs[-1]["digest"])
 
 
-def scoring_night(as_of, label: str) -> dict:
-    """Run dormancy + churn for `as_of` through the orchestration; their times and digest."""
+def on_workers(args, eager_tier: float, eager_digest: str) -> None:
+    """The steady night of --as-of on --workers real worker processes (see the docstring)."""
+    from bench_workers import celery_workers, run_on_workers
+
+    from brokercrm.models import RunStatus, StageRun
+    from segmentation.summary import discard_summary
+
+    print(f"\non {args.workers} worker processes (Redis)")
+    discard_summary()
+    scoring_night(args.as_of - dt.timedelta(days=1), "D - 1, cold (eager, puts the summary on D - 1)")
+    runs, tier_times = [], []
+    with celery_workers(args.workers):
+        for attempt in range(2):
+            runs.append(scoring_night(args.as_of, f"D run {attempt + 1} on the workers", start=run_on_workers))
+            print(f"     summary: {summary_state()}")
+        for attempt in range(args.repeat):
+            run = run_on_workers(as_of=args.as_of, stages=["tiers"])
+            if run.status != RunStatus.SUCCEEDED:
+                sys.exit(f"tier stage failed on the workers: {run.error[:500]}")
+            stage = StageRun.objects.get(run=run, attempt=run.attempt, name="tiers")
+            tier_times.append((stage.finished_at - stage.started_at).total_seconds())
+            print(f"  tier stage on the workers (#{attempt + 1})         {tier_times[-1]:8.2f} s")
+    tier = statistics.median(tier_times)
+    first = runs[0]["dormancy"] + runs[0]["churn"]
+    both = statistics.median(r["dormancy"] for r in runs) + statistics.median(r["churn"] for r in runs)
+    print(f"\nsummary on {args.workers} worker processes")
+    print(f"  tier stage on the workers (median of {len(tier_times)})         {tier:8.2f} s")
+    print(f"  dormancy + churn, run 1                        {first:8.2f} s   ratio {first / tier:5.2f}  (target <= 2)")
+    print(f"  dormancy + churn (medians)                     {both:8.2f} s   ratio {both / tier:5.2f}")
+    print(f"  run 1 against the eager tier median ({eager_tier:.2f} s)              ratio {first / eager_tier:5.2f}")
+    same = {r["digest"] for r in runs} == {eager_digest}
+    print(f"  the same results as the eager runs: {same} (digest {runs[-1]['digest']})")
+
+
+def scoring_night(as_of, label: str, start=None) -> dict:
+    """Run dormancy + churn for `as_of` through the orchestration (`start(as_of=, stages=)`, to
+    the run's end: eagerly by default); their times and digest."""
     from brokercrm.models import StageRun
     from brokercrm.nightly.orchestration import nightly_run_start
     from retention.models import LifetimeFit
 
+    if start is None:
+
+        def start(**options):
+            return nightly_run_start(trigger="command", force_lock=True, **options)
+
     started = time.perf_counter()
-    run = nightly_run_start(as_of=as_of, stages=["dormancy", "churn"], trigger="command", force_lock=True)
+    run = start(as_of=as_of, stages=["dormancy", "churn"])
     wall = time.perf_counter() - started
     run.refresh_from_db()
     stages = {stage.name: stage for stage in StageRun.objects.filter(run=run, attempt=run.attempt).order_by("position")}
@@ -201,6 +260,41 @@ def summary_state() -> str:
     return f"as of {state.as_of}, {state.rows:,} rows, {state.recomputed:,} clients recomputed by the last move"
 
 
+# The reasons and signals of a score (retention/reasons.py: the reason slots, each signal's
+# strength, the figures behind the reasons), with NULLs marked (concat_ws would skip them).
+_REASON_COLUMNS = [
+    *(f"coalesce({name}::text, '-')" for k in (1, 2, 3) for name in (f"reason_{k}", f"reason_{k}_points")),
+    *(
+        f"signal_{name}"
+        for name in ("model", "dormant", "overdue", "decline", "outflow", "complaints", "detractor", "low_csat")
+    ),
+    "signal_losses",
+    "signal_downgrade",
+    *(
+        f"coalesce({name}::text, '-')"
+        for name in (
+            "p_no_trade",
+            "window_days",
+            "days_since_last_trade",
+            "typical_gap_days",
+            "recent_trading_days",
+            "baseline_trading_days",
+            "outflow_share",
+            "outflow_window_days",
+            "outflow_amount",
+            "loss_amount",
+            "loss_share",
+            "losing_closes",
+            "downgrade_from",
+            "downgrade_to",
+            "downgrade_on",
+            "open_complaints",
+            "nps_score",
+            "csat_score",
+        )
+    ),
+]
+
 _DIGEST_QUERIES = {
     # Every stored column but id and generation, in client order.
     "activity": (
@@ -211,8 +305,8 @@ _DIGEST_QUERIES = {
     ),
     "churn": (
         "SELECT md5(string_agg(concat_ws('|', as_of, client_id, tier, segment, risk, p_alive, "
-        "expected_trading_days, clv, clv_simple, value_at_risk, reasons::text, signals::text, model_used), "
-        "',' ORDER BY client_id)), count(*) FROM retention_churnscore"
+        "expected_trading_days, clv, clv_simple, value_at_risk, model_used, "
+        f"{', '.join(_REASON_COLUMNS)}), ',' ORDER BY client_id)), count(*) FROM retention_churnscore"
     ),
     # The fit of the date, every stored figure but its id, run and time taken.
     "fit": (

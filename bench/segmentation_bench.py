@@ -27,7 +27,6 @@ import argparse
 import datetime as dt
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_workers import celery_workers, run_on_workers  # noqa: E402 - bench/ is the script's directory
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokercrm.settings.local")
 
 
@@ -200,76 +202,12 @@ def measure_nights(as_of: dt.date, repeat: int) -> dict[str, float]:
     return {"full_night": full, "incremental_night": incremental, **stage}
 
 
-CELERY_WORKER = [
-    sys.executable,
-    "-m",
-    "celery",
-    "-A",
-    "brokercrm",
-    "worker",
-    "--pool=prefork",
-    "-c",
-    "1",
-    "-l",
-    "WARNING",
-]
-
-
-def _start_workers(count: int, log_dir: Path) -> list[subprocess.Popen]:
-    from django.conf import settings
-    from django.db import connection
-
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        REDIS_URL=settings.REDIS_URL,
-    )
-    processes = []
-    for index in range(count):
-        log = (log_dir / f"bench-worker-{count}-{index}.log").open("w")
-        processes.append(
-            subprocess.Popen(  # noqa: S603 - fixed argv
-                [*CELERY_WORKER, "-n", f"bench{index}-{os.getpid()}@%h"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    return processes
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def _run_needs_on_workers(as_of: dt.date, workers: int, chunk_size: int | None) -> tuple[float, float, int]:
-    from brokercrm.celery import app
-    from brokercrm.models import ChunkRun, NightlyRun, RunStatus, StageRun
-    from brokercrm.nightly.orchestration import nightly_run_start
+    from brokercrm.models import ChunkRun, RunStatus, StageRun
 
-    app.conf.task_always_eager = False
-    app.control.purge()
-    processes = _start_workers(workers, Path("/tmp"))  # noqa: S108
-    try:
-        deadline = time.monotonic() + 90
-        while len(app.control.ping(timeout=1.0)) < workers:
-            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                raise RuntimeError("workers did not start; see /tmp/bench-worker-*.log")
+    with celery_workers(workers):
         started = time.perf_counter()
-        run = nightly_run_start(as_of=as_of, stages=["needs"], trigger=NightlyRun.Trigger.TEST, chunk_size=chunk_size)
-        while True:
-            time.sleep(0.5)
-            run.refresh_from_db()
-            if run.status != RunStatus.RUNNING:
-                break
+        run = run_on_workers(as_of, ["needs"], chunk_size=chunk_size)
         seconds = time.perf_counter() - started
         if run.status != RunStatus.SUCCEEDED:
             raise RuntimeError(f"needs stage failed on the workers: {run.error[:500]}")
@@ -279,8 +217,6 @@ def _run_needs_on_workers(as_of: dt.date, workers: int, chunk_size: int | None) 
         last = max(chunks.values_list("finished_at", flat=True))
         used = len(set(chunks.values_list("worker", flat=True)))
         return seconds, (last - first).total_seconds(), used
-    finally:
-        _stop(processes)
 
 
 def measure_workers(as_of: dt.date, chunk_size: int | None, clients: int) -> dict[str, float]:

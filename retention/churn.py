@@ -12,14 +12,12 @@ finalize  publish the generation; cleanup drops unpublished rows after a failure
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Count, Q
 
-from brokercrm.lib import pgbinary
 from brokercrm.lib.db import is_postgres
 from brokercrm.nightly import StageContext, StageResult, bulk
 from brokercrm.nightly.bulk import bulk_replace, drop_table, nan_sql, no_jit, read_numbers, session_work_mem
@@ -255,121 +253,36 @@ def _churn_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -> i
         {column: "i" if column == "client_id" else "f" for column in SIGNAL_SQL_COLUMNS},
     )
     signals = read_signals(ctx.as_of, client_id_from, client_id_to, act, ledger=ledger)
-    scores = scoring.score_clients(activity, signals, stored_fit(ctx.as_of), ctx.as_of, params, act, as_json=True)
+    scores = scoring.score_clients(activity, signals, stored_fit(ctx.as_of), ctx.as_of, params, act)
     tiers = read_numbers(
         f"SELECT client_id, tier FROM {connection.ops.quote_name(TierResult._meta.db_table)} "  # noqa: S608
         "WHERE as_of = %s AND client_id >= %s AND client_id <= %s",
         [ctx.as_of, client_id_from, client_id_to],
         {"client_id": "i", "tier": "i"},
     )
-    scores = scores.merge(tiers.astype({"client_id": "int64"}), on="client_id", how="left")
-    rows = pd.DataFrame(
-        {
-            "generation": ctx.stage_run_id,
-            "as_of": ctx.as_of,
-            "client_id": scores["client_id"],
-            "tier": scores["tier"].astype("Int64"),
-            "segment": scores["segment"],
-            "risk": scores["risk"].astype("int64"),
-            "p_alive": scores["p_alive"],
-            "expected_trading_days": scores["expected_trading_days"],
-            "clv": scores["clv"],
-            "clv_simple": scores["clv_simple"],
-            "value_at_risk": scores["value_at_risk"],
-            "reasons": scores["reasons"],
-            "signals": scores["signals"],
-            "model_used": scores["model_used"].astype(bool),
-        }
-    )
+    tier = pd.Series(tiers["tier"].to_numpy("int64"), index=tiers["client_id"].to_numpy("int64"))
+    rows = pd.DataFrame({"generation": ctx.stage_run_id, "as_of": ctx.as_of}, index=scores.index)
+    rows = pd.concat([rows, scores], axis=1)
+    rows.insert(3, "tier", tier.reindex(scores["client_id"].to_numpy()).astype("Int64").to_numpy())
     return write_scores(rows, ctx.stage_run_id, client_id_from, client_id_to)
 
 
-JSON_COLUMNS = ("reasons", "signals")
-
-
 def write_scores(rows: pd.DataFrame, generation: int, client_from: int, client_to: int) -> int:
-    """Replace a chunk's ChurnScore rows of a generation with `rows`, whose reasons and signals
-    are JSON text (score_clients(as_json=True)), in one transaction.
-
-    PostgreSQL: binary COPY with the JSON text passed to jsonb as it is (bulk_replace would
-    serialise Python dicts again), into the generation's side table (bulk.load_chunk: idempotent
-    without a scan). Elsewhere: the text parsed back, then bulk_replace."""
+    """Replace a chunk's ChurnScore rows of a generation with `rows` (score_clients() columns
+    plus generation, as_of and tier), in one transaction: on PostgreSQL by binary COPY into the
+    generation's side table (bulk.load_chunk: idempotent without a scan), elsewhere
+    bulk_replace."""
     if bulk.partitioned(ChurnScore):
         return bulk.load_chunk(
-            ChurnScore,
-            rows,
-            key_value=generation,
-            range_field="client",
-            low=client_from,
-            high=client_to,
-            copy=lambda table: _copy_scores(rows, table),
+            ChurnScore, rows, key_value=generation, range_field="client", low=client_from, high=client_to
         )
     if not is_postgres():
-        parsed = rows.copy()
-        for column in JSON_COLUMNS:
-            parsed[column] = [json.loads(text) for text in rows[column]]
         where = Q(generation=generation, client_id__gte=client_from, client_id__lte=client_to)
-        return bulk_replace(ChurnScore, parsed, where=where)
+        return bulk_replace(ChurnScore, rows, where=where)
     with transaction.atomic():
         delete_chunk_rows(ChurnScore, generation, client_from, client_to)
-        _copy_scores(rows)
+        bulk._insert(ChurnScore, rows)
     return len(rows)
-
-
-def _copy_scores(frame: pd.DataFrame, table: str | None = None) -> None:
-    """Binary COPY of ChurnScore rows, encoded like brokercrm.nightly.bulk does (rows grouped by
-    NULL pattern), the JSON columns as jsonb's binary input: a version byte and the text."""
-    if frame.empty:
-        return
-    fields = {field.attname: field for field in ChurnScore._meta.concrete_fields}
-    payload = _scores_payload(frame)
-    quote = connection.ops.quote_name
-    column_list = ", ".join(quote(fields[name].column) for name in frame.columns)
-    statement = f"COPY {quote(table or ChurnScore._meta.db_table)} ({column_list}) FROM STDIN WITH (FORMAT binary)"
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for start in range(0, len(payload), 1 << 22):
-            copy.write(payload[start : start + (1 << 22)])
-
-
-def _scores_payload(frame: pd.DataFrame) -> bytes:
-    """The binary COPY data of _copy_scores."""
-    fields = {field.attname: field for field in ChurnScore._meta.concrete_fields}
-    types = {name: (fields[name].db_type(connection) or "").split("(")[0] for name in frame.columns}
-    nullable = [name for name in frame.columns if name not in JSON_COLUMNS and frame[name].hasnans]
-    pattern = np.zeros(len(frame), dtype=np.int64)
-    for bit, name in enumerate(nullable):
-        pattern |= frame[name].isna().to_numpy().astype(np.int64) << bit
-    # The JSON texts as bytes once for every row: ASCII text (what score_clients writes) converts
-    # in one numpy call, ~20x faster than encode_bytes' UTF-8 encoding of str objects.
-    # The same for the segment (varchar, no NULLs), which _column_block would encode per group.
-    texts = {}
-    for name in [*JSON_COLUMNS, *(["segment"] if "segment" in frame.columns and not frame["segment"].hasnans else [])]:
-        values = frame[name].to_numpy(dtype=object) if name in JSON_COLUMNS else frame[name].astype(str).to_numpy()
-        try:
-            texts[name] = values.astype("S")
-        except UnicodeEncodeError:
-            texts[name] = values  # non-ASCII: encode_bytes encodes it as UTF-8
-    fixed = frame[[name for name in frame.columns if name not in texts]]
-    parts = [pgbinary.SIGNATURE]
-    for key in np.unique(pattern):
-        rows = None if not nullable else np.flatnonzero(pattern == key)
-        group = fixed if rows is None else fixed.iloc[rows]
-        nulls = {name for bit, name in enumerate(nullable) if key >> bit & 1}
-        blocks = []
-        for name in frame.columns:
-            if name in nulls:
-                blocks.append((np.broadcast_to(bulk._NULL_FIELD, (len(group), 4)), None))
-            elif name in JSON_COLUMNS:
-                text = texts[name] if rows is None else texts[name][rows]
-                blocks.append(pgbinary.encode_bytes(text, prefix=b"\x01"))
-            elif name in texts:
-                text = texts[name] if rows is None else texts[name][rows]
-                blocks.append(pgbinary.encode_bytes(text))
-            else:
-                blocks.append(bulk._column_block(group[name], types[name], fields[name]))
-        parts.append(pgbinary.encode_rows(blocks))
-    parts.append(pgbinary.TRAILER)
-    return b"".join(parts)
 
 
 def _risk_counts(generation: int) -> dict[str, int]:

@@ -20,6 +20,9 @@ SIGNALS = (
     "downgrade",
 )
 
+# A churn score stores at most this many reasons (ChurnScore's reason slots, retention/reasons.py).
+REASONS_STORED = 3
+
 
 @dataclass(frozen=True)
 class ActivityParams:
@@ -67,6 +70,8 @@ class ChurnParams:
             raise ImproperlyConfigured("CHURN_OUTFLOW_FULL_SHARE and CHURN_LOSS_FULL_SHARE must be above 0.")
         if self.clv_horizon_days < 1:
             raise ImproperlyConfigured("CLV_HORIZON_DAYS must be at least 1.")
+        if not 1 <= self.reasons_kept <= REASONS_STORED:
+            raise ImproperlyConfigured(f"CHURN_REASONS_KEPT must be between 1 and {REASONS_STORED}.")
 
     @property
     def daily_discount(self) -> float:

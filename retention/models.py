@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from brokercrm.models import NightlyRun
 from clients.models import Client
+from retention import reasons as reason_columns
 from segmentation.models import Tier
 
 
@@ -101,11 +102,50 @@ class ChurnScore(models.Model):
     value_at_risk = models.DecimalField(
         max_digits=20, decimal_places=2, help_text="CLV (model, else simple) x risk / 100: the value a loss would cost."
     )
-    reasons = models.JSONField(default=list, help_text="Top reasons, strongest first: code, points, text.")
-    signals = models.JSONField(default=dict, help_text="The measured signals the score was built from.")
     model_used = models.BooleanField(
         default=True, help_text="False when the lifetime model did not fit and the rule signals stand alone."
     )
+    # The strength of each signal, 0-1 (0: no signal), rounded to 4 digits (retention/reasons.py).
+    signal_model = models.FloatField(default=0.0, help_text="Lifetime model: P(no trade in the recent window).")
+    signal_dormant = models.FloatField(default=0.0, help_text="Dormant (clients the model does not cover).")
+    signal_overdue = models.FloatField(default=0.0, help_text="Overdue against its own rhythm (no model).")
+    signal_decline = models.FloatField(default=0.0, help_text="Trading days down against its own baseline.")
+    signal_outflow = models.FloatField(default=0.0, help_text="Net assets moved out over 30/90 days.")
+    signal_complaints = models.FloatField(default=0.0, help_text="Open complaints.")
+    signal_detractor = models.FloatField(default=0.0, help_text="A detractor NPS answer.")
+    signal_low_csat = models.FloatField(default=0.0, help_text="A low satisfaction answer.")
+    signal_losses = models.FloatField(default=0.0, help_text="A run of losing closes.")
+    signal_downgrade = models.FloatField(default=0.0, help_text="A tier downgrade.")
+    # The top reasons, strongest first: the signal's code ("": none) and its share of the risk.
+    reason_1 = models.CharField(max_length=12, blank=True, default="")
+    reason_1_points = models.PositiveSmallIntegerField(default=0)
+    reason_2 = models.CharField(max_length=12, blank=True, default="")
+    reason_2_points = models.PositiveSmallIntegerField(default=0)
+    reason_3 = models.CharField(max_length=12, blank=True, default="")
+    reason_3_points = models.PositiveSmallIntegerField(default=0)
+    # The figures behind the reasons, measured for every client (empty: not measured).
+    p_no_trade = models.FloatField(null=True, blank=True, help_text="BG/NBD P(no trade in the recent window).")
+    window_days = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The recent window, in days.")
+    days_since_last_trade = models.IntegerField(null=True, blank=True)
+    typical_gap_days = models.FloatField(null=True, blank=True)
+    recent_trading_days = models.IntegerField(null=True, blank=True, help_text="Trading days in the recent window.")
+    baseline_trading_days = models.FloatField(
+        null=True, blank=True, help_text="Trading days its own baseline expects in the recent window."
+    )
+    outflow_share = models.FloatField(null=True, blank=True, help_text="Net outflow / assets before it.")
+    outflow_window_days = models.PositiveSmallIntegerField(null=True, blank=True, help_text="30 or 90.")
+    outflow_amount = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+    loss_amount = models.DecimalField(
+        max_digits=20, decimal_places=2, null=True, blank=True, help_text="Realised loss in the recent window."
+    )
+    loss_share = models.FloatField(null=True, blank=True, help_text="The loss / assets before it.")
+    losing_closes = models.IntegerField(null=True, blank=True, help_text="Losing closing trades in the recent window.")
+    downgrade_from = models.PositiveSmallIntegerField(choices=Tier.choices, null=True, blank=True)
+    downgrade_to = models.PositiveSmallIntegerField(choices=Tier.choices, null=True, blank=True)
+    downgrade_on = models.DateField(null=True, blank=True)
+    open_complaints = models.IntegerField(null=True, blank=True)
+    nps_score = models.SmallIntegerField(null=True, blank=True, help_text="The lowest recent NPS answer (0-10).")
+    csat_score = models.SmallIntegerField(null=True, blank=True, help_text="The lowest recent CSAT answer (1-5).")
 
     class Meta:
         ordering = ["generation", "client"]
@@ -120,6 +160,26 @@ class ChurnScore(models.Model):
 
     def __str__(self) -> str:
         return f"churn {self.client_id} {self.as_of}: {self.risk}"
+
+    @property
+    def reasons(self) -> list[dict]:
+        """Top reasons, strongest first: [{code, points, facts}] (retention/reasons.py)."""
+        return reason_columns.reasons_of(lambda field: getattr(self, field))
+
+    @reasons.setter
+    def reasons(self, value: list[dict]) -> None:
+        for field, field_value in reason_columns.reason_fields(value).items():
+            setattr(self, field, field_value)
+
+    @property
+    def signals(self) -> dict[str, float]:
+        """{signal: strength} of the signals present (strength above 0)."""
+        return reason_columns.signals_of(lambda field: getattr(self, field))
+
+    @signals.setter
+    def signals(self, value: dict[str, float]) -> None:
+        for field, field_value in reason_columns.signal_fields(value).items():
+            setattr(self, field, field_value)
 
 
 class LifetimeFit(models.Model):

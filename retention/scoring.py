@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from scipy import special
 
-from retention import lifetime
+from retention import lifetime, reasons
 from retention.conf import SIGNALS, ActivityParams, ChurnParams
 
 NONE = -1
@@ -468,255 +467,89 @@ def _strongest(
     return order, usable, points
 
 
-def top_reasons(
-    risk: np.ndarray,
-    contributions: pd.DataFrame,
-    strengths: pd.DataFrame,
-    facts: ReasonFacts,
-    params: ChurnParams,
-) -> list[list[dict]]:
-    """Per client: the strongest signals as [{code, points, facts}], strongest first.
-
-    points = the signal's share of the score (its weighted contribution over the sum of all
-    contributions, times the risk), so the points of all reasons add up to at most the risk.
-    Vectorised up to the last step: only the kept reasons' facts are built, per client."""
-    names = list(contributions.columns)
+def reason_columns(
+    risk: np.ndarray, contributions: pd.DataFrame, strengths: pd.DataFrame, params: ChurnParams
+) -> dict[str, np.ndarray]:
+    """The reason slots of ChurnScore per client (retention/reasons.py): `reason_<k>`, the code
+    of the k-th strongest signal ("" when it is no reason), and `reason_<k>_points`, its share
+    of the score (its weighted contribution over the sum of all contributions, times the risk),
+    so the points of all reasons add up to at most the risk."""
+    names = np.array([*contributions.columns, ""], dtype=object)
     n = len(contributions)
-    if n == 0:
-        return []
-    order, usable, points = _strongest(risk, contributions, strengths, params)
-    order_list, usable_list, points_list = order.tolist(), usable.tolist(), points.tolist()
-    reasons: list[list[dict]] = []
-    for i in range(n):
-        reasons.append(
-            [
-                {"code": names[j], "points": points_list[i][k], "facts": facts.of(names[j], i)}
-                for k, j in enumerate(order_list[i])
-                if usable_list[i][k]
-            ]
-        )
-    return reasons
+    columns = {}
+    if n:
+        order, usable, points = _strongest(risk, contributions, strengths, params)
+    for k, (code_field, points_field) in enumerate(reasons.REASON_FIELDS):
+        if n == 0 or k >= order.shape[1]:
+            columns[code_field] = np.full(n, "", dtype=object)
+            columns[points_field] = np.zeros(n, dtype="int64")
+            continue
+        columns[code_field] = names[np.where(usable[:, k], order[:, k], len(names) - 1)]
+        columns[points_field] = np.where(usable[:, k], points[:, k], 0)
+    return columns
 
 
-class ReasonFacts:
-    """The figures behind each signal, per client, for the reason texts (JSON-safe values).
+def fact_columns(
+    activity: pd.DataFrame, model: pd.DataFrame, signals: pd.DataFrame, act: ActivityParams
+) -> dict[str, np.ndarray]:
+    """The figures behind the reasons per client, as ChurnScore's fact fields (reasons.FACT_FIELDS):
+    integers as float64 with NaN for none, floats rounded as the reasons show them, money in
+    cents' precision, the downgrade day as datetime64 (NaT: none)."""
+    since = activity["days_since_last_trade"].to_numpy("float64")
+    assets = np.nan_to_num(signals["assets"].to_numpy("float64"))
+    out30 = signals["outflow_30"].to_numpy("float64")
+    out90 = signals["outflow_90"].to_numpy("float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share30 = np.where(out30 > 0, out30 / (assets + out30), 0.0)
+        share90 = np.where(out90 > 0, out90 / (assets + out90), 0.0)
+    use_30 = (out30 > 0) & (share30 >= share90)
+    outflow = np.where(use_30, out30, out90)
+    base = assets + outflow
+    pnl = signals["pnl_recent"].to_numpy("float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss_share = np.where(assets > 0, -pnl / (assets - pnl), np.nan)
+        outflow_share = np.where(base > 0, outflow / base, np.nan)
+    downgrade_on = signals["downgrade_on"].to_numpy("float64")
+    on = np.where(np.isnan(downgrade_on) | (downgrade_on < 0), np.iinfo("int64").min, np.nan_to_num(downgrade_on))
 
-    The columns are rounded and converted to Python lists once; `of(code, i)` builds the small
-    dict of one reason of one client."""
+    def whole(values: np.ndarray) -> np.ndarray:  # truncated to an integer; NaN (and infinity): none
+        values = np.asarray(values, dtype="float64")
+        return np.where(np.isfinite(values), np.trunc(np.where(np.isfinite(values), values, 0.0)), np.nan)
 
-    def __init__(self, activity: pd.DataFrame, model: pd.DataFrame, signals: pd.DataFrame, act: ActivityParams):
-        self.recent_window = act.recent_days
-        since = activity["days_since_last_trade"].to_numpy("float64")
-        assets = np.nan_to_num(signals["assets"].to_numpy("float64"))
-        out30 = signals["outflow_30"].to_numpy("float64")
-        out90 = signals["outflow_90"].to_numpy("float64")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share30 = np.where(out30 > 0, out30 / (assets + out30), 0.0)
-            share90 = np.where(out90 > 0, out90 / (assets + out90), 0.0)
-        use_30 = (out30 > 0) & (share30 >= share90)
-        outflow = np.where(use_30, out30, out90)
-        base = assets + outflow
-        pnl = signals["pnl_recent"].to_numpy("float64")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            loss_share = np.where(assets > 0, -pnl / (assets - pnl), np.nan)
-            outflow_share = np.where(base > 0, outflow / base, np.nan)
-        downgrade_on = signals["downgrade_on"].to_numpy("float64")
-        # (values, kind): "int" truncated to an int, a digit count: rounded; "text": str or None.
-        self.raw = {
-            "since": (since, "int"),
-            "gap": (activity["typical_gap_days"].to_numpy("float64"), 1),
-            "recent": (activity["recent_days"].to_numpy("float64"), "int"),
-            "expected": (activity["baseline_expected"].to_numpy("float64"), 1),
-            "p_alive": (model["p_alive"].to_numpy("float64"), 4),
-            "p_no_trade": (model["p_no_trade"].to_numpy("float64"), 4),
-            "outflow_share": (outflow_share, 4),
-            "outflow_window": (np.where(use_30, 30, 90).astype("float64"), "int"),
-            "outflow_amount": (outflow, 2),
-            "loss_amount": (-pnl, 2),
-            "loss_share": (loss_share, 4),
-            "closes": (signals["losing_closes"].to_numpy("float64"), "int"),
-            "from": (signals["downgrade_from"].to_numpy("float64"), "int"),
-            "to": (signals["downgrade_to"].to_numpy("float64"), "int"),
-            "on": (downgrade_on, "date"),
-            "complaints": (signals["open_complaints"].to_numpy("float64"), "int"),
-            "nps": (signals["detractor_score"].to_numpy("float64"), "int"),
-            "csat": (signals["low_csat"].to_numpy("float64"), "int"),
-        }
-        self._columns: dict | None = None
+    def rounded(values: np.ndarray, digits: int) -> np.ndarray:
+        values = np.asarray(values, dtype="float64")
+        return np.where(np.isfinite(values), np.round(values, digits), np.nan)
 
-    @property
-    def columns(self) -> dict:
-        """The fact columns as JSON-safe Python lists (built on first use)."""
-        if self._columns is None:
-            columns = {}
-            for name, (values, kind) in self.raw.items():
-                if kind == "int":
-                    columns[name] = _ints(values)
-                elif kind == "date":
-                    columns[name] = [
-                        str(day_from_number(int(day))) if not math.isnan(day) and day >= 0 else None
-                        for day in values.tolist()
-                    ]
-                else:
-                    columns[name] = _rounded(values, kind)
-            columns["outflow_window"] = [int(value) for value in columns["outflow_window"]]
-            self._columns = columns
-        return self._columns
-
-    # The facts of each reason code: (JSON key, column); a column None is the recent window.
-    LAYOUT = {
-        "model": (("p_no_trade", "p_no_trade"), ("p_alive", "p_alive"), ("window", None)),
-        "dormant": (("days", "since"),),
-        "overdue": (("days", "since"), ("gap", "gap")),
-        "decline": (("recent", "recent"), ("window", None), ("expected", "expected")),
-        "outflow": (("share", "outflow_share"), ("window", "outflow_window"), ("amount", "outflow_amount")),
-        "complaints": (("count", "complaints"),),
-        "detractor": (("score", "nps"),),
-        "low_csat": (("score", "csat"),),
-        "losses": (("amount", "loss_amount"), ("closes", "closes"), ("window", None), ("share", "loss_share")),
-        "downgrade": (("from", "from"), ("to", "to"), ("on", "on")),
+    return {
+        "p_no_trade": rounded(model["p_no_trade"].to_numpy("float64"), 4),
+        "window_days": np.full(len(activity), float(act.recent_days)),
+        "days_since_last_trade": whole(since),
+        "typical_gap_days": rounded(activity["typical_gap_days"].to_numpy("float64"), 1),
+        "recent_trading_days": whole(activity["recent_days"].to_numpy("float64")),
+        "baseline_trading_days": rounded(activity["baseline_expected"].to_numpy("float64"), 1),
+        "outflow_share": rounded(outflow_share, 4),
+        "outflow_window_days": np.where(use_30, 30.0, 90.0),
+        "outflow_amount": rounded(outflow, 2),
+        "loss_amount": rounded(-pnl, 2),
+        "loss_share": rounded(loss_share, 4),
+        "losing_closes": whole(signals["losing_closes"].to_numpy("float64")),
+        "downgrade_from": whole(signals["downgrade_from"].to_numpy("float64")),
+        "downgrade_to": whole(signals["downgrade_to"].to_numpy("float64")),
+        "downgrade_on": on.astype("int64").astype("datetime64[D]"),
+        "open_complaints": whole(signals["open_complaints"].to_numpy("float64")),
+        "nps_score": whole(signals["detractor_score"].to_numpy("float64")),
+        "csat_score": whole(signals["low_csat"].to_numpy("float64")),
     }
 
-    def json_of(self, code: str, rows: np.ndarray) -> np.ndarray:
-        """The JSON text of `of(code, i)` for each i of `rows` (an object array of str): the same
-        values json.dumps writes, built column-wise."""
-        layout = self.LAYOUT.get(code)
-        if layout is None:
-            return np.full(len(rows), "{}", dtype=object)
-        out = np.full(len(rows), "{", dtype=object)
-        for position, (key, column) in enumerate(layout):
-            head = ("," if position else "") + f'"{key}":'
-            if column is None:
-                tokens = np.full(len(rows), str(int(self.recent_window)), dtype=object)
-            else:
-                values, kind = self.raw[column]
-                tokens = _json_tokens(values[rows], kind)
-            out = out + head + tokens
-        return out + "}"
 
-    def of(self, code: str, i: int) -> dict:
-        c = self.columns
-        if code == "model":
-            return {"p_no_trade": c["p_no_trade"][i], "p_alive": c["p_alive"][i], "window": self.recent_window}
-        if code == "dormant":
-            return {"days": c["since"][i]}
-        if code == "overdue":
-            return {"days": c["since"][i], "gap": c["gap"][i]}
-        if code == "decline":
-            return {"recent": c["recent"][i], "window": self.recent_window, "expected": c["expected"][i]}
-        if code == "outflow":
-            return {"share": c["outflow_share"][i], "window": c["outflow_window"][i], "amount": c["outflow_amount"][i]}
-        if code == "complaints":
-            return {"count": c["complaints"][i]}
-        if code == "detractor":
-            return {"score": c["nps"][i]}
-        if code == "low_csat":
-            return {"score": c["csat"][i]}
-        if code == "losses":
-            return {
-                "amount": c["loss_amount"][i],
-                "closes": c["closes"][i],
-                "window": self.recent_window,
-                "share": c["loss_share"][i],
-            }
-        if code == "downgrade":
-            return {"from": c["from"][i], "to": c["to"][i], "on": c["on"][i]}
-        return {}
+def reasons_of_row(row: pd.Series) -> list[dict]:
+    """The reasons of one row of score_clients() as dicts (what ChurnScore.reasons gives)."""
+    return reasons.reasons_of(row.get)
 
 
-def _json_tokens(values: np.ndarray, kind) -> np.ndarray:
-    """JSON text per value, as json.dumps writes what _rounded / _ints / the date column hold:
-    "null" for NaN or infinity; repr of the float rounded to `kind` digits ("float": as it is;
-    the shortest round-trip text); the int ("int": truncated); a quoted ISO date ("date").
-    Each distinct value is formatted once."""
-    out = np.full(len(values), "null", dtype=object)
-    if kind == "date":
-        valid = ~np.isnan(values) & (values >= 0)
-        days = values[valid].astype("int64")
-        uniq, inverse = np.unique(days, return_inverse=True)
-        text = np.array([f'"{day_from_number(int(day))}"' for day in uniq.tolist()], dtype=object)
-        out[valid] = text[inverse]
-        return out
-    finite = np.isfinite(values)
-    if not finite.any():
-        return out
-    if kind == "int":
-        numbers = values[finite].astype("int64")
-        uniq, inverse = np.unique(numbers, return_inverse=True)
-        text = np.array([str(number) for number in uniq.tolist()], dtype=object)
-    else:
-        numbers = values[finite] if kind == "float" else np.round(values[finite], kind)
-        # np.unique merges 0.0 and -0.0, which json.dumps writes apart.
-        numbers = np.where((numbers == 0) & np.signbit(numbers), -1e-300, numbers)
-        uniq, inverse = np.unique(numbers, return_inverse=True)
-        text = np.array([("-0.0" if number == -1e-300 else repr(number)) for number in uniq.tolist()], dtype=object)
-    out[finite] = text[inverse]
-    return out
-
-
-def reasons_json(
-    risk: np.ndarray,
-    contributions: pd.DataFrame,
-    strengths: pd.DataFrame,
-    facts: ReasonFacts,
-    params: ChurnParams,
-) -> np.ndarray:
-    """top_reasons() as JSON text per client (an object array of str): the same reasons, points
-    and facts, built column-wise (json.loads of each equals top_reasons' list)."""
-    names = list(contributions.columns)
-    n = len(contributions)
-    if n == 0:
-        return np.empty(0, dtype=object)
-    order, usable, points = _strongest(risk, contributions, strengths, params)
-    out = np.full(n, "", dtype=object)
-    for k in range(order.shape[1]):
-        fragment = np.full(n, "", dtype=object)
-        for j, code in enumerate(names):
-            where = np.flatnonzero(usable[:, k] & (order[:, k] == j))
-            if not len(where):
-                continue
-            fragment[where] = (
-                f'{{"code":"{code}","points":'
-                + _json_tokens(points[where, k].astype("float64"), "int")
-                + ',"facts":'
-                + facts.json_of(code, where)
-                + "}"
-            )
-        out = _joined(out, fragment, np.flatnonzero(usable[:, k]))
-    return "[" + out + "]"
-
-
-def _joined(left: np.ndarray, right: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Element-wise "left,right" (`rows`: where right is not empty; no comma after an empty left)."""
-    out = left.copy()
-    head = left[rows]
-    out[rows] = np.where(head != "", head + ",", head) + right[rows]
-    return out
-
-
-def signals_json(values: pd.DataFrame) -> np.ndarray:
-    """_nonzero_dicts() as JSON text per row (an object array of str)."""
-    matrix = values.to_numpy("float64")
-    out = np.full(len(values), "", dtype=object)
-    for column, name in enumerate(values.columns):
-        positive = np.flatnonzero(matrix[:, column] > 0)
-        if not len(positive):
-            continue
-        fragment = np.full(len(values), "", dtype=object)
-        fragment[positive] = f'"{name}":' + _json_tokens(matrix[positive, column], "float")
-        out = _joined(out, fragment, positive)
-    return "{" + out + "}"
-
-
-def _rounded(values: np.ndarray, digits: int) -> list:
-    """Rounded floats as a list, None for NaN or infinity."""
-    finite = np.isfinite(values)
-    return np.where(finite, np.round(np.where(finite, values, 0.0), digits), None).tolist()
-
-
-def _ints(values: np.ndarray) -> list:
-    finite = np.isfinite(values)
-    return np.where(finite, np.where(finite, values, 0.0).astype("int64"), None).tolist()
+def signals_of_row(row: pd.Series) -> dict[str, float]:
+    """The signals of one row of score_clients() as {signal: strength}."""
+    return reasons.signals_of(row.get)
 
 
 def _tier_name(tier: int | None) -> str:
@@ -789,17 +622,6 @@ def reason_text(reason: dict) -> str:
     return code
 
 
-def _nonzero_dicts(frame: pd.DataFrame) -> list[dict]:
-    """Per row, {column: value} of its non-zero values."""
-    names = list(frame.columns)
-    values = frame.to_numpy("float64")
-    rows, columns = np.nonzero(values > 0)
-    out: list[dict] = [{} for _ in range(len(frame))]
-    for row, column, value in zip(rows.tolist(), columns.tolist(), values[rows, columns].tolist(), strict=True):
-        out[row][names[column]] = value
-    return out
-
-
 def score_clients(
     activity: pd.DataFrame,
     signals: pd.DataFrame,
@@ -807,14 +629,13 @@ def score_clients(
     as_of: dt.date,
     params: ChurnParams,
     act: ActivityParams,
-    *,
-    as_json: bool = False,
 ) -> pd.DataFrame:
     """Churn risk, reasons and CLV for the clients of `activity` not closed (rows in its order).
 
     `activity` is an activity_segments() frame; `signals` a SIGNAL_INPUT frame (any clients;
-    missing ones have no signal). `as_json`: reasons and signals as their JSON text (what the
-    stage stores; ~10x faster than building and serialising the dicts)."""
+    missing ones have no signal). The signals' strengths, the reason slots and the figures
+    behind them come as ChurnScore's typed columns (retention/reasons.py; reasons_of_row gives
+    a row's reasons as dicts)."""
     activity = activity[activity["segment"] != SEGMENT_CLOSED].reset_index(drop=True)
     aligned = activity[["client_id"]].merge(signals, on="client_id", how="left")
     # Assets: the latest snapshot read with the activity (NaN: none recent).
@@ -828,12 +649,6 @@ def score_clients(
     model = model_scores(fit, activity, as_of, params, act.recent_days)
     strengths = signal_strengths(activity, model, aligned, params, act)
     risk, contributions = churn_risk(strengths, params)
-    facts = ReasonFacts(activity, model, aligned, act)
-    if as_json:
-        reasons = reasons_json(risk, contributions, strengths, facts, params)
-    else:
-        reasons = top_reasons(risk, contributions, strengths, facts, params)
-
     trades_year = activity["trades_year"].to_numpy("float64")
     commission_year = activity["commission_year"].to_numpy("float64")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -841,19 +656,19 @@ def score_clients(
     clv_simple = per_trade * trades_year * params.simple_retention_years
     clv = model["clv"].to_numpy("float64")
     at_risk_base = np.where(np.isnan(clv), clv_simple, clv)
-    signal_values = strengths.round(4)
-    return pd.DataFrame(
-        {
-            "client_id": activity["client_id"].to_numpy("int64"),
-            "segment": activity["segment"].to_numpy(),
-            "risk": risk,
-            "p_alive": model["p_alive"].round(6),
-            "expected_trading_days": model["expected_trading_days"].round(4),
-            "clv": np.round(clv, 2),
-            "clv_simple": np.round(clv_simple, 2),
-            "value_at_risk": np.round(at_risk_base * risk / 100.0, 2),
-            "reasons": reasons,
-            "signals": signals_json(signal_values) if as_json else _nonzero_dicts(signal_values),
-            "model_used": np.full(len(activity), fit.usable),
-        }
-    )
+    rows = {
+        "client_id": activity["client_id"].to_numpy("int64"),
+        "segment": activity["segment"].to_numpy(),
+        "risk": risk,
+        "p_alive": model["p_alive"].round(6).to_numpy(),
+        "expected_trading_days": model["expected_trading_days"].round(4).to_numpy(),
+        "clv": np.round(clv, 2),
+        "clv_simple": np.round(clv_simple, 2),
+        "value_at_risk": np.round(at_risk_base * risk / 100.0, 2),
+        "model_used": np.full(len(activity), fit.usable),
+    }
+    rounded = strengths.round(4)
+    rows.update({field: rounded[name].to_numpy("float64") for name, field in reasons.SIGNAL_FIELDS.items()})
+    rows.update(reason_columns(risk, contributions, strengths, params))
+    rows.update(fact_columns(activity, model, aligned, act))
+    return pd.DataFrame(rows)

@@ -112,10 +112,17 @@ class ClientActivityDetailSerializer(ActivitySerializer):
 
 
 class ClientChurnDetailSerializer(ChurnScoreSerializer):
+    signals = serializers.SerializerMethodField()
+
     class Meta(ChurnScoreSerializer.Meta):
         fields = [
             f for f in ChurnScoreSerializer.Meta.fields if f not in ("client_no", "client_name", "account_manager")
         ] + ["signals"]
+
+    @extend_schema_field(serializers.DictField(child=serializers.FloatField()))
+    def get_signals(self, score: ChurnScore) -> dict[str, float]:
+        """{signal: strength 0-1} of the signals present."""
+        return score.signals
 
 
 class ClientScoresSerializer(serializers.Serializer):

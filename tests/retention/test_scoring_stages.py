@@ -13,6 +13,7 @@ from brokercrm.models import RunStatus
 from clients.models import AssetSnapshot, CashFlow, Client, Trade
 from retention import selectors
 from retention.models import ChurnScore, ClientActivity, LifetimeFit
+from retention.reasons import FACT_FIELDS, REASON_FIELDS, SIGNAL_FIELDS
 from segmentation.models import ResultSet
 from tests import factories
 from tests.nightly.conftest import eager_celery, run_nightly
@@ -78,6 +79,10 @@ def book():
     return {"steady": steady, "leaving": leaving, "idle": idle, "forgotten": forgotten, "closed": closed}
 
 
+# Every stored figure of a score's reasons and signals.
+REASON_COLUMNS = [field for pair in REASON_FIELDS for field in pair] + list(SIGNAL_FIELDS.values()) + FACT_FIELDS
+
+
 def published_rows(model, kind):
     generation = ResultSet.objects.get(kind=kind, is_published=True).generation
     return model.objects.filter(generation=generation)
@@ -124,7 +129,7 @@ def test_running_a_date_twice_gives_identical_results(book, run_nightly) -> None
         )
         churn = sorted(
             published_rows(ChurnScore, ResultSet.Kind.CHURN).values_list(
-                "client_id", "risk", "p_alive", "clv", "value_at_risk", "reasons"
+                "client_id", "risk", "p_alive", "clv", "value_at_risk", *REASON_COLUMNS
             )
         )
         return activity, churn
@@ -209,7 +214,7 @@ def test_the_churn_prepare_in_parallel_gives_what_it_gives_one_part_after_the_ot
         assert run.status == RunStatus.SUCCEEDED, run.error
         scores = sorted(
             published_rows(ChurnScore, ResultSet.Kind.CHURN).values_list(
-                "client_id", "risk", "p_alive", "clv", "value_at_risk", "reasons", "signals"
+                "client_id", "risk", "p_alive", "clv", "value_at_risk", *REASON_COLUMNS
             )
         )
         fit = LifetimeFit.objects.values_list("status", "r", "alpha", "a", "b", "p", "q", "v").get(as_of=AS_OF)
@@ -222,4 +227,4 @@ def test_the_churn_prepare_in_parallel_gives_what_it_gives_one_part_after_the_ot
     one_by_one = night()
     assert staged_on[1] == threading.get_ident()
     assert in_parallel == one_by_one
-    assert any(reasons for _, risk, *_, reasons, _signals in in_parallel[0] if risk >= 40)
+    assert any(row[5] for row in in_parallel[0] if row[1] >= 40)  # reason_1 of the risky clients
