@@ -454,17 +454,32 @@ def _strongest(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(order, usable, points), each clients x kept: the columns of the `reasons_kept` largest
     contributions per client, strongest first; whether each is a reason (contributes, and its
-    signal is at least `signal_min`); its points (its share of the contributions times the risk)."""
+    signal is at least `signal_min`); its points (its share of the contributions times the risk).
+
+    The risk is shared out in whole points by largest remainder: each signal gets the whole part
+    of its share, and the points left go to the largest fractions (the stronger signal first on
+    a tie). So the points of all signals add up to the risk exactly and a client's reasons never
+    to more (rounding each share to the nearest point gave 46 points of a risk of 45)."""
     values = contributions.to_numpy()
-    kept = min(params.reasons_kept, values.shape[1])
-    order = np.argsort(-values, axis=1, kind="stable")[:, :kept]
-    rows = np.arange(values.shape[0])[:, None]
-    chosen = values[rows, order]
-    usable = (chosen > 0) & (strengths.to_numpy()[rows, order] >= params.signal_min)
+    n, m = values.shape
+    kept = min(params.reasons_kept, m)
+    order = np.argsort(-values, axis=1, kind="stable")
+    rows = np.arange(n)[:, None]
     totals = values.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        points = np.where(totals[:, None] > 0, np.rint(risk[:, None] * chosen / totals[:, None]), 0).astype("int64")
-    return order, usable, points
+        shares = np.where(totals[:, None] > 0, risk[:, None] * values / totals[:, None], 0.0)
+    whole = np.floor(shares)
+    left = np.rint(np.where(totals > 0, risk, 0) - whole.sum(axis=1)).astype("int64")
+    # Rank of each signal's fraction in its row, largest first (ties: in contribution order).
+    fractions = (shares - whole)[rows, order]
+    by_fraction = order[rows, np.argsort(-fractions, axis=1, kind="stable")]
+    rank = np.empty_like(by_fraction)
+    rank[rows, by_fraction] = np.arange(m)
+    all_points = (whole + (rank < left[:, None])).astype("int64")
+    order = order[:, :kept]
+    chosen = values[rows, order]
+    usable = (chosen > 0) & (strengths.to_numpy()[rows, order] >= params.signal_min)
+    return order, usable, all_points[rows, order]
 
 
 def reason_columns(

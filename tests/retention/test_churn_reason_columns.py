@@ -136,6 +136,7 @@ def test_the_stored_scores_give_the_reasons_and_signals_the_scoring_computes(run
         assert score.risk == row["risk"]
         assert score.reasons == scoring.reasons_of_row(row)
         assert score.signals == scoring.signals_of_row(row)
+        assert sum(reason["points"] for reason in score.reasons) <= score.risk
         strengths = [
             score.signals.get(reason["code"], 0.0) * params.weights.get(reason["code"], 0.0) for reason in score.reasons
         ]

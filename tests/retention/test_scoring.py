@@ -176,6 +176,28 @@ def test_risk_combines_signals_as_a_noisy_or() -> None:
     assert contributions.loc[1, "decline"] == pytest.approx(0.3)
 
 
+def test_the_risk_is_shared_out_in_whole_points_that_add_up_to_it() -> None:
+    """Three equal signals of a risk of 50: shares of 16.67 each. Rounded one by one they would be
+    17 + 17 + 17 = 51 points; by largest remainder 17 + 17 + 16."""
+    strengths = pd.DataFrame([dict.fromkeys(SIGNALS, 0.0)] * 3)
+    strengths.loc[0, ["decline", "outflow", "losses"]] = 1.0
+    strengths.loc[1, ["outflow", "decline", "complaints"]] = [1.0, 0.55, 0.3]
+    settings = params(decline=0.2063, outflow=0.2063, losses=0.2063, complaints=0.5)
+    risk, contributions = scoring.churn_risk(strengths, settings)
+    assert risk[0] == 50
+    assert np.rint(risk[0] * contributions.loc[0] / contributions.loc[0].sum()).sum() == 51
+    order, usable, points = scoring._strongest(risk, contributions, strengths, settings)
+    assert [SIGNALS[j] for j in order[0]] == ["decline", "outflow", "losses"]
+    assert points[0].tolist() == [17, 17, 16]
+    for row in range(3):
+        total = contributions.loc[row].sum()
+        shares = (risk[row] * contributions.loc[row] / total).to_numpy() if total else np.zeros(len(SIGNALS))
+        assert points[row].sum() <= risk[row]
+        assert np.all(np.abs(points[row] - shares[order[row]]) < 1)
+    assert points[2].tolist() == [0, 0, 0]  # no signal, no risk
+    assert not usable[2].any()
+
+
 def activity_frame(rows: list[dict]) -> pd.DataFrame:
     return scoring.activity_segments(pd.DataFrame(rows), AS_OF, ACT)
 
