@@ -3,8 +3,9 @@ API, the pages and the admin show.
 
 A score stores
 - each signal's strength (0-1, 0: no signal) in a column of its own, `signal_<name>`;
-- its top reasons, strongest first, in REASON_SLOTS slots: `reason_<k>` (the signal's code, ""
-  for an empty slot) and `reason_<k>_points` (its share of the risk);
+- its top reasons, strongest first, in REASON_SLOTS slots: `reason_<k>` (the signal, as its
+  number in CODES, 0 for an empty slot: like the tier, a small integer with choices) and
+  `reason_<k>_points` (its share of the risk);
 - the figures behind the reasons (FACT_FIELDS), measured for every client whether or not they
   made a reason: days since the last trade, the share of assets moved out, the losses, the tier
   downgrade, the open complaints, the survey scores ... (NULL: not measured).
@@ -29,6 +30,12 @@ from retention.conf import REASONS_STORED, SIGNALS
 REASON_SLOTS = REASONS_STORED
 
 SIGNAL_FIELDS = {name: f"signal_{name}" for name in SIGNALS}
+# A reason slot holds its signal's number (0: empty). Numbers, not the names: a varying-length
+# text per slot multiplied the row layouts of the binary COPY (reason codes of 5 to 10 letters in
+# three slots) past what it assembles cheaply.
+CODES = {name: number for number, name in enumerate(SIGNALS, start=1)}
+NAMES = {number: name for name, number in CODES.items()}
+CODE_CHOICES = [(0, "-"), *((number, name) for name, number in CODES.items())]
 REASON_FIELDS = [(f"reason_{k}", f"reason_{k}_points") for k in range(1, REASON_SLOTS + 1)]
 
 # The facts of each reason code: (key in the reason's facts, ChurnScore field, kind). Kinds:
@@ -82,8 +89,8 @@ def reasons_of(get: Callable[[str], Any]) -> list[dict]:
     """The stored reasons as dicts, strongest first; `get(field)` reads a ChurnScore field."""
     reasons = []
     for code_field, points_field in REASON_FIELDS:
-        code = get(code_field)
-        if not code:
+        code = NAMES.get(int(get(code_field) or 0))
+        if code is None:
             continue
         facts = {key: _fact(get(field), kind) for key, field, kind in FACTS.get(code, ())}
         reasons.append({"code": code, "points": int(get(points_field) or 0), "facts": facts})
@@ -102,7 +109,7 @@ def reason_fields(reasons: list[Mapping]) -> dict[str, Any]:
         raise ValueError(f"A churn score stores at most {REASON_SLOTS} reasons, not {len(reasons)}.")
     values: dict[str, Any] = {}
     for (code_field, points_field), reason in zip(REASON_FIELDS, [*reasons, *[None] * REASON_SLOTS], strict=False):
-        values[code_field] = reason["code"] if reason else ""
+        values[code_field] = CODES[reason["code"]] if reason else 0
         values[points_field] = int(reason.get("points") or 0) if reason else 0
         if not reason:
             continue

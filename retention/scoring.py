@@ -485,18 +485,18 @@ def _strongest(
 def reason_columns(
     risk: np.ndarray, contributions: pd.DataFrame, strengths: pd.DataFrame, params: ChurnParams
 ) -> dict[str, np.ndarray]:
-    """The reason slots of ChurnScore per client (retention/reasons.py): `reason_<k>`, the code
-    of the k-th strongest signal ("" when it is no reason), and `reason_<k>_points`, its share
+    """The reason slots of ChurnScore per client (retention/reasons.py): `reason_<k>`, the number
+    of the k-th strongest signal (reasons.CODES; 0 when it is no reason), and `reason_<k>_points`, its share
     of the score (its weighted contribution over the sum of all contributions, times the risk),
     so the points of all reasons add up to at most the risk."""
-    names = np.array([*contributions.columns, ""], dtype=object)
+    names = np.array([*(reasons.CODES[name] for name in contributions.columns), 0], dtype="int64")
     n = len(contributions)
     columns = {}
     if n:
         order, usable, points = _strongest(risk, contributions, strengths, params)
     for k, (code_field, points_field) in enumerate(reasons.REASON_FIELDS):
         if n == 0 or k >= order.shape[1]:
-            columns[code_field] = np.full(n, "", dtype=object)
+            columns[code_field] = np.zeros(n, dtype="int64")
             columns[points_field] = np.zeros(n, dtype="int64")
             continue
         columns[code_field] = names[np.where(usable[:, k], order[:, k], len(names) - 1)]

@@ -28,6 +28,8 @@ SIGNALS = (
     "downgrade",
 )
 SLOTS = 3
+CODES = {name: number for number, name in enumerate(SIGNALS, start=1)}  # a reason slot's value; 0: empty
+CODE_CHOICES = [(0, "-"), *((number, name) for name, number in CODES.items())]
 # code: ((fact key, field, SQL type), ...)
 FACTS = {
     "model": (
@@ -78,7 +80,8 @@ def json_to_columns(apps, schema_editor):
     if _postgres(schema_editor):
         sets = [f"signal_{name} = COALESCE((signals ->> {_literal(name)})::float8, 0)" for name in SIGNALS]
         for k in range(SLOTS):
-            sets.append(f"reason_{k + 1} = COALESCE(reasons -> {k} ->> 'code', '')")
+            numbers = " ".join(f"WHEN {_literal(name)} THEN {number}" for name, number in CODES.items())
+            sets.append(f"reason_{k + 1} = CASE reasons -> {k} ->> 'code' {numbers} ELSE 0 END")
             sets.append(f"reason_{k + 1}_points = COALESCE((reasons -> {k} ->> 'points')::int, 0)")
         for field, sources in FIELDS.items():
             cases = [
@@ -98,7 +101,7 @@ def json_to_columns(apps, schema_editor):
         reasons = (score.reasons or [])[:SLOTS]
         for k in range(SLOTS):
             reason = reasons[k] if k < len(reasons) else None
-            setattr(score, f"reason_{k + 1}", reason["code"] if reason else "")
+            setattr(score, f"reason_{k + 1}", CODES[reason["code"]] if reason else 0)
             setattr(score, f"reason_{k + 1}_points", int(reason.get("points") or 0) if reason else 0)
             for key, field, sql_type in FACTS.get(reason["code"], ()) if reason else ():
                 value = (reason.get("facts") or {}).get(key)
@@ -123,11 +126,14 @@ def columns_to_json(apps, schema_editor):
             f"WHEN {_literal(code)} THEN jsonb_build_object({', '.join(_fact_sql(*fact) for fact in layout)})"
             for code, layout in FACTS.items()
         )
-        slots = ", ".join(f"({k + 1}, reason_{k + 1}, reason_{k + 1}_points)" for k in range(SLOTS))
+        names = " ".join(f"WHEN {number} THEN {_literal(name)}" for name, number in CODES.items())
+        slots = ", ".join(
+            f"({k + 1}, CASE reason_{k + 1} {names} END, reason_{k + 1}_points)" for k in range(SLOTS)
+        )
         reasons = (
             "(SELECT COALESCE(jsonb_agg(jsonb_build_object('code', s.code, 'points', s.points, 'facts', "  # noqa: S608
             f"CASE s.code {facts} ELSE '{{}}'::jsonb END) ORDER BY s.k), '[]'::jsonb) "
-            f"FROM (VALUES {slots}) AS s (k, code, points) WHERE s.code <> '')"
+            f"FROM (VALUES {slots}) AS s (k, code, points) WHERE s.code IS NOT NULL)"
         )
         signals = (
             "jsonb_strip_nulls(jsonb_build_object("
@@ -142,8 +148,8 @@ def columns_to_json(apps, schema_editor):
         score.signals = {name: value for name in SIGNALS if (value := getattr(score, f"signal_{name}")) > 0}
         reasons = []
         for k in range(SLOTS):
-            code = getattr(score, f"reason_{k + 1}")
-            if not code:
+            code = {number: name for name, number in CODES.items()}.get(getattr(score, f"reason_{k + 1}"))
+            if code is None:
                 continue
             facts = {}
             for key, field, sql_type in FACTS.get(code, ()):
@@ -252,7 +258,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="churnscore",
             name="reason_1",
-            field=models.CharField(blank=True, default="", max_length=12),
+            field=models.PositiveSmallIntegerField(choices=CODE_CHOICES, default=0),
         ),
         migrations.AddField(
             model_name="churnscore",
@@ -262,7 +268,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="churnscore",
             name="reason_2",
-            field=models.CharField(blank=True, default="", max_length=12),
+            field=models.PositiveSmallIntegerField(choices=CODE_CHOICES, default=0),
         ),
         migrations.AddField(
             model_name="churnscore",
@@ -272,7 +278,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="churnscore",
             name="reason_3",
-            field=models.CharField(blank=True, default="", max_length=12),
+            field=models.PositiveSmallIntegerField(choices=CODE_CHOICES, default=0),
         ),
         migrations.AddField(
             model_name="churnscore",

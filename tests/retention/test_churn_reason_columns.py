@@ -77,30 +77,30 @@ def test_facts_read_from_a_frame_row_and_from_the_database_types_are_the_same() 
     """A score_clients() frame holds NaN for none and datetime64 days; the database None, Decimal
     and date: the reasons are the same dicts."""
     frame_values = {
-        "reason_1": "downgrade",
+        "reason_1": reasons.CODES["downgrade"],
         "reason_1_points": 40,
         "downgrade_from": 1.0,
         "downgrade_to": 3.0,
         "downgrade_on": np.datetime64("2026-06-01"),
-        "reason_2": "outflow",
+        "reason_2": reasons.CODES["outflow"],
         "reason_2_points": 9,
         "outflow_share": np.nan,
         "outflow_window_days": 90.0,
         "outflow_amount": 12.5,
-        "reason_3": "",
+        "reason_3": 0,
     }
     db_values = {
-        "reason_1": "downgrade",
+        "reason_1": reasons.CODES["downgrade"],
         "reason_1_points": 40,
         "downgrade_from": 1,
         "downgrade_to": 3,
         "downgrade_on": dt.date(2026, 6, 1),
-        "reason_2": "outflow",
+        "reason_2": reasons.CODES["outflow"],
         "reason_2_points": 9,
         "outflow_share": None,
         "outflow_window_days": 90,
         "outflow_amount": Decimal("12.50"),
-        "reason_3": "",
+        "reason_3": 0,
     }
     from_frame = scoring.reasons_of_row(pd.Series(frame_values))
     from_db = reasons.reasons_of(db_values.get)
