@@ -46,7 +46,7 @@ class RiskBandFilter(admin.SimpleListFilter):
 class ChurnScoreAdmin(PublishedOnlyMixin, ReadOnlyAdminMixin, ScopedAdmin):
     result_kind = ResultSet.Kind.CHURN
     list_display = ("client", "tier", "segment", "risk", "p_alive", "clv", "value_at_risk", "top_reason")
-    list_filter = (RiskBandFilter, "tier", "segment", "model_used")
+    list_filter = (RiskBandFilter, "tier", "segment", "reason_1", "model_used")
     list_select_related = ("client",)
     search_fields = ("client__client_no",)
     ordering = ("-value_at_risk", "-id")

@@ -117,11 +117,17 @@ class ChurnScore(models.Model):
     signal_losses = models.FloatField(default=0.0, help_text="A run of losing closes.")
     signal_downgrade = models.FloatField(default=0.0, help_text="A tier downgrade.")
     # The top reasons, strongest first: the signal (reasons.CODES; 0: none) and its share of the risk.
-    reason_1 = models.PositiveSmallIntegerField(choices=reason_columns.CODE_CHOICES, default=0)
+    reason_1 = models.PositiveSmallIntegerField(
+        choices=reason_columns.CODE_CHOICES, default=0, verbose_name="top reason"
+    )
     reason_1_points = models.PositiveSmallIntegerField(default=0)
-    reason_2 = models.PositiveSmallIntegerField(choices=reason_columns.CODE_CHOICES, default=0)
+    reason_2 = models.PositiveSmallIntegerField(
+        choices=reason_columns.CODE_CHOICES, default=0, verbose_name="second reason"
+    )
     reason_2_points = models.PositiveSmallIntegerField(default=0)
-    reason_3 = models.PositiveSmallIntegerField(choices=reason_columns.CODE_CHOICES, default=0)
+    reason_3 = models.PositiveSmallIntegerField(
+        choices=reason_columns.CODE_CHOICES, default=0, verbose_name="third reason"
+    )
     reason_3_points = models.PositiveSmallIntegerField(default=0)
     # The figures behind the reasons, measured for every client (empty: not measured).
     p_no_trade = models.FloatField(null=True, blank=True, help_text="BG/NBD P(no trade in the recent window).")

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from brokercrm.api.filters import StableOrderingFilter, StrictFilterBackend
 from brokercrm.api.pagination import KeysetPagination, PageNumberPagination
 from brokercrm.api.schema import list_responses, lookup_responses
-from retention import selectors
+from retention import reasons, selectors
 from retention.models import ActivitySegment, ChurnScore, ClientActivity, LifetimeFit
 from retention.scoring import reason_text
 from segmentation.models import TIER_BY_CODE, TIER_CODES
@@ -173,13 +173,38 @@ class ChurnScoreFilter(django_filters.FilterSet):
     )
     branch = django_filters.CharFilter(field_name="client__branch__code", help_text="Branch code, e.g. SH01.")
     model_used = django_filters.BooleanFilter()
+    reason = django_filters.MultipleChoiceFilter(
+        choices=[(name, name) for name in reasons.CODES],
+        method="filter_reason",
+        help_text="The strongest reason, e.g. ?reason=outflow&reason=losses.",
+    )
+    min_outflow_share = django_filters.NumberFilter(
+        field_name="outflow_share",
+        lookup_expr="gte",
+        min_value=0,
+        max_value=1,
+        help_text="Net assets moved out over 30 or 90 days, as a share of the assets before (0-1).",
+    )
 
     class Meta:
         model = ChurnScore
-        fields = ["tier", "segment", "min_risk", "max_risk", "manager", "branch", "model_used"]
+        fields = [
+            "tier",
+            "segment",
+            "min_risk",
+            "max_risk",
+            "manager",
+            "branch",
+            "model_used",
+            "reason",
+            "min_outflow_share",
+        ]
 
     def filter_tier(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
         return queryset.filter(tier__in=[TIER_BY_CODE[code] for code in value]) if value else queryset
+
+    def filter_reason(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        return queryset.filter(reason_1__in=[reasons.CODES[code] for code in value]) if value else queryset
 
 
 class ActivityFilter(django_filters.FilterSet):

@@ -258,7 +258,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="churnscore",
             name="reason_1",
-            field=models.PositiveSmallIntegerField(choices=CODE_CHOICES, default=0),
+            field=models.PositiveSmallIntegerField(choices=CODE_CHOICES, default=0, verbose_name="top reason"),
         ),
         migrations.AddField(
             model_name="churnscore",
@@ -268,7 +268,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="churnscore",
             name="reason_2",
-            field=models.PositiveSmallIntegerField(choices=CODE_CHOICES, default=0),
+            field=models.PositiveSmallIntegerField(choices=CODE_CHOICES, default=0, verbose_name="second reason"),
         ),
         migrations.AddField(
             model_name="churnscore",
@@ -278,7 +278,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="churnscore",
             name="reason_3",
-            field=models.PositiveSmallIntegerField(choices=CODE_CHOICES, default=0),
+            field=models.PositiveSmallIntegerField(choices=CODE_CHOICES, default=0, verbose_name="third reason"),
         ),
         migrations.AddField(
             model_name="churnscore",

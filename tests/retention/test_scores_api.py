@@ -123,6 +123,23 @@ def test_vip_and_major_at_risk_by_value_at_risk(scored: Cast) -> None:
     assert [row["risk"] for row in by_risk] == [90, 80, 75]
 
 
+def test_filter_by_the_strongest_reason_and_the_share_moved_out(scored: Cast) -> None:
+    """The reasons are columns: ?reason= is the strongest one, ?min_outflow_share= the measured share."""
+    losing = ChurnScore.objects.get(generation=GENERATION, client=scored.bob_client)
+    losing.reasons = [{"code": "losses", "points": 30, "facts": {"amount": 9000.0, "closes": 4, "window": 90}}]
+    losing.outflow_share = 0.1
+    losing.save()
+    api = api_as(scored.carol)
+    by_losses = client_nos(api.get("/api/v1/churn-scores/?reason=losses"))
+    assert by_losses == [scored.bob_client.client_no]
+    assert len(client_nos(api.get("/api/v1/churn-scores/?reason=outflow&reason=losses"))) == 6
+    moved_out = client_nos(api.get("/api/v1/churn-scores/?min_outflow_share=0.5"))
+    assert len(moved_out) == 5  # every score's outflow fact is 0.62 but Bob's
+    assert scored.bob_client.client_no not in moved_out
+    assert api.get("/api/v1/churn-scores/?reason=moon").status_code == 400
+    assert api.get("/api/v1/churn-scores/?min_outflow_share=2").status_code == 400
+
+
 @pytest.mark.parametrize("query", ["tier=0.5", "tier=gold", "min_risk=abc", "min_risk=101", "segment=asleep"])
 def test_malformed_filters_answer_400(scored: Cast, query: str) -> None:
     assert api_as(scored.carol).get(f"/api/v1/churn-scores/?{query}").status_code == 400
