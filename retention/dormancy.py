@@ -33,11 +33,12 @@ def _dates(numbers: pd.Series, *, as_datetime64: bool = False) -> pd.Series | np
 
 def activity_rows(frame: pd.DataFrame, ctx: StageContext, *, as_datetime64: bool = False) -> pd.DataFrame:
     """ClientActivity rows (field names) from an activity_segments() frame (`as_datetime64`: the
-    trade dates as datetime64, for the binary COPY; else date objects)."""
+    dates as datetime64, which the binary COPY converts in one numpy call; else date objects.
+    The as-of date as a column of date objects cost ~4 ms a 50,000-row chunk to encode)."""
     return pd.DataFrame(
         {
             "generation": ctx.stage_run_id,
-            "as_of": ctx.as_of,
+            "as_of": np.datetime64(ctx.as_of, "D") if as_datetime64 else ctx.as_of,
             "client_id": frame["client_id"].to_numpy("int64"),
             "segment": frame["segment"].to_numpy(),
             "first_trade_on": _dates(frame["first_day"], as_datetime64=as_datetime64),

@@ -243,56 +243,75 @@ _NULL_FIELD = np.frombuffer((-1).to_bytes(4, "big", signed=True), dtype=np.uint8
 
 def _binary_payload(model: type[models.Model], frame: pd.DataFrame) -> bytes | None:
     """The frame as PostgreSQL binary COPY data, or None if a column's type is not supported
-    (json, arrays ...; jsonb is supported). Money (numeric) columns hold currency units as floats and are rounded to the
-    field's decimal places.
+    (json, arrays ...; jsonb is supported). Money (numeric) columns hold currency units as floats
+    and are rounded to the field's decimal places.
 
-    Rows are encoded in groups of the same NULL pattern: within a group every row has the
-    same width, so a group is one reshape of a byte matrix (a NULL is a bare -1 length), with
-    no per-row masking."""
+    Each column is encoded once over every row, its NULLs marked in place (a bare -1 length),
+    and pgbinary.encode_rows assembles the rows, grouped by layout. (Encoding each group of
+    rows with the same NULL pattern apart, a pandas row selection and the columns' encoding
+    per group, took ~80 ms for a 50,000-row chunk of ClientActivity with its 8 NULL patterns:
+    ~45 ms now.)"""
     fields = _fields_by_attname(model)
     types = {name: (fields[name].db_type(connection) or "").split("(")[0] for name in frame.columns}
     if any(db_type not in _BINARY_TYPES for db_type in types.values()):
         return None
     if frame.empty:
         return pgbinary.SIGNATURE + pgbinary.TRAILER
-    pattern = np.zeros(len(frame), dtype=np.int64)
-    nullable = [name for name in frame.columns if frame[name].hasnans]
-    for bit, name in enumerate(nullable):
-        pattern |= frame[name].isna().to_numpy().astype(np.int64) << bit
-    parts = [pgbinary.SIGNATURE]
-    for key in np.unique(pattern):
-        rows = frame if len(nullable) == 0 else frame.iloc[np.flatnonzero(pattern == key)]
-        null_columns = {name for bit, name in enumerate(nullable) if key >> bit & 1}
-        blocks = [
-            (np.broadcast_to(_NULL_FIELD, (len(rows), 4)), None)
-            if name in null_columns
-            else _column_block(rows[name], types[name], fields[name])
-            for name in frame.columns
-        ]
-        parts.append(pgbinary.encode_rows(blocks))
-    parts.append(pgbinary.TRAILER)
-    return b"".join(parts)
+    blocks = []
+    for name in frame.columns:
+        series = frame[name]
+        is_null = series.isna().to_numpy() if series.hasnans else None
+        if is_null is not None and is_null.all():
+            blocks.append((np.broadcast_to(_NULL_FIELD, (len(series), 4)), None))
+        else:
+            blocks.append(_column_block(series, types[name], fields[name], is_null))
+    return b"".join((pgbinary.SIGNATURE, pgbinary.encode_rows(blocks, by_layout=True), pgbinary.TRAILER))
 
 
-def _column_block(series: pd.Series, db_type: str, field: models.Field) -> pgbinary.Block:
-    """One column without NULLs, encoded for binary COPY."""
+def _column_block(
+    series: pd.Series, db_type: str, field: models.Field, is_null: np.ndarray | None = None
+) -> pgbinary.Block:
+    """One column encoded for binary COPY, the rows of `is_null` as NULL (their values are
+    replaced by a placeholder first: NaN has no integer, None no date)."""
     if db_type in ("bigint", "integer", "smallint"):
         size = {"bigint": 8, "integer": 4, "smallint": 2}[db_type]
-        return pgbinary.encode_int(series.to_numpy(dtype="int64"), size=size)
+        values = series.to_numpy(dtype="int64", na_value=0) if is_null is not None else series.to_numpy("int64")
+        return pgbinary.encode_int(values, size=size, is_null=is_null)
     if db_type == "double precision":
-        return _encode_float(series.to_numpy(dtype="float64"), None)
+        return _encode_float(series.to_numpy(dtype="float64", na_value=0.0), is_null)
     if db_type == "numeric":
-        scaled = np.rint(series.to_numpy(dtype="float64") * 10**field.decimal_places).astype("int64")
-        return pgbinary.encode_numeric(scaled, scale=field.decimal_places)
+        values = series.to_numpy(dtype="float64", na_value=0.0)
+        scaled = np.rint(values * 10**field.decimal_places).astype("int64")
+        return pgbinary.encode_numeric(scaled, scale=field.decimal_places, is_null=is_null)
     if db_type == "date":
-        return pgbinary.encode_date(_days(series))
+        days = _days(series)
+        if is_null is not None:
+            days = np.where(is_null, np.datetime64("2000-01-01", "D"), days)
+        return pgbinary.encode_date(days, is_null=is_null)
     if db_type == "boolean":
-        return pgbinary.encode_bool(series.to_numpy(dtype=bool))
+        values = series.to_numpy(dtype=bool, na_value=False) if is_null is not None else series.to_numpy(bool)
+        return pgbinary.encode_bool(values, is_null=is_null)
     if db_type == "jsonb":
         # jsonb's binary input is a version byte (1) and the JSON text.
         dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-        return pgbinary.encode_bytes(np.array([dumps(value) for value in series], dtype=object), prefix=b"\x01")
-    return pgbinary.encode_bytes(series.astype(str).to_numpy())
+        nulls = is_null if is_null is not None else np.zeros(len(series), dtype=bool)
+        texts = ["" if null else dumps(value) for value, null in zip(series, nulls, strict=True)]
+        return pgbinary.encode_bytes(np.array(texts, dtype=object), prefix=b"\x01", is_null=is_null)
+    return _encode_text(series, is_null)
+
+
+def _encode_text(series: pd.Series, is_null: np.ndarray | None) -> pgbinary.Block:
+    """A text column (values as str()), each distinct value UTF-8 encoded once: the columns
+    written are codes and labels (a segment, a tier name), so encoding the strings of every
+    row (~25 ms a 50,000-row chunk) is mostly repeated work; taking the rows' bytes from the
+    distinct values' block costs ~2 ms."""
+    codes, distinct = pd.factorize(series.astype(str).to_numpy())
+    block, used = pgbinary.encode_bytes(np.asarray(distinct, dtype=object))
+    block, used = block[codes], used[codes]
+    if is_null is None or not is_null.any():
+        return block, used
+    block[is_null, :4] = _NULL_FIELD
+    return block, np.where(is_null, 4, used)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
