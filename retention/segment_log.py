@@ -37,8 +37,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from brokercrm.lib.exchange_time import day_end
-from brokercrm.nightly import StageContext
-from brokercrm.nightly.bulk import load_table, read_frame, read_numbers
+from brokercrm.nightly import StageContext, bulk
+from brokercrm.nightly.bulk import load_table, read_frame, read_numbers, session_work_mem
 from clients.models import Client, Trade
 from feedback.selectors import sql_datetime
 from retention import conf, scoring
@@ -164,22 +164,59 @@ def _insert_changes_from_state(as_of: dt.date, generation: int, base_state: pd.D
         [generation],
         {"client_id": "i", "code": "i"},
     )
-    merged = new.merge(base_state, on="client_id", how="outer", suffixes=("", "_base"))
-    code = merged["code"].fillna(0).astype("int64").to_numpy()
-    changed = code != merged["code_base"].fillna(0).astype("int64").to_numpy()
-    SegmentChange.objects.bulk_create(
-        [
-            SegmentChange(as_of=as_of, client_id=int(client_id), segment=int(value))
-            for client_id, value in zip(merged["client_id"].to_numpy()[changed], code[changed], strict=True)
-        ],
-        batch_size=5_000,
+    return _write_changes(as_of, diff_states(new, base_state))
+
+
+def diff_states(new: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    """client_id, code of the clients whose code in `new` differs from `base` (two states:
+    client_id, code, one row per client; a client missing from one has code 0 there), in client
+    order.
+
+    Client ids are dense: both states are spread into arrays indexed by client id and compared
+    in one pass (two 1M-row states, 1% changed: ~110 ms against ~165 ms for an outer pandas
+    merge on a loaded machine; sorting both states' ids and searching them: ~250 ms). Sparse
+    ids (more than 8 slots per row): the merge."""
+    new_ids, base_ids = (state["client_id"].to_numpy().astype("int64") for state in (new, base))
+    if not len(new_ids) and not len(base_ids):
+        return pd.DataFrame({"client_id": np.empty(0, "int64"), "code": np.empty(0, "int64")})
+    low = int(min(new_ids.min(initial=np.iinfo("int64").max), base_ids.min(initial=np.iinfo("int64").max)))
+    high = int(max(new_ids.max(initial=np.iinfo("int64").min), base_ids.max(initial=np.iinfo("int64").min)))
+    if high - low >= 8 * (len(new_ids) + len(base_ids)) + 1_024:
+        merged = new.merge(base, on="client_id", how="outer", suffixes=("", "_base"), sort=True)
+        codes = merged["code"].fillna(0).astype("int64").to_numpy()
+        changed = codes != merged["code_base"].fillna(0).astype("int64").to_numpy()
+        return pd.DataFrame({"client_id": merged["client_id"].to_numpy("int64")[changed], "code": codes[changed]})
+    codes = np.zeros(high - low + 1, dtype="int64")
+    codes[new_ids - low] = new["code"].to_numpy().astype("int64")
+    before = np.zeros(high - low + 1, dtype="int64")
+    before[base_ids - low] = base["code"].to_numpy().astype("int64")
+    changed = np.flatnonzero(codes != before)
+    return pd.DataFrame({"client_id": changed + low, "code": codes[changed]})
+
+
+def _write_changes(as_of: dt.date, changes: pd.DataFrame) -> int:
+    """Store `changes` (client_id, code) as the SegmentChange rows of `as_of`; returns their
+    number. PostgreSQL: one binary COPY (bulk_create of ~11,000 rows took ~0.4 s)."""
+    frame = pd.DataFrame(
+        {
+            "as_of": as_of,
+            "client_id": changes["client_id"].to_numpy("int64"),
+            "segment": changes["code"].to_numpy("int64"),
+        }
     )
-    return int(changed.sum())
+    bulk._insert(SegmentChange, frame)
+    return len(frame)
 
 
 def _insert_changes(as_of: dt.date, generation: int, base_generation: int | None, new_table: str) -> int:
     """INSERT ... SELECT the date's changes (rows of `generation` in `new_table`) against
-    `base_generation` in ClientActivity (every row when None)."""
+    `base_generation` in ClientActivity (every row when None).
+
+    PostgreSQL: one FULL JOIN of the two generations, each read once (the clients new or
+    changed, and those gone, were two joins reading both generations each: ~1.7 s against
+    ~0.9 s on the 1M book), with the nightly work_mem so the hash of 1M rows does not spill to
+    disk in 8 batches. (A full join is a hash or merge join: never the nested loop over 1M x 1M
+    rows that stale statistics of the new generation once led the planner to.)"""
     table, activity, new = _q(SegmentChange._meta.db_table), _q(ClientActivity._meta.db_table), _q(new_table)
     insert = f"INSERT INTO {table} (as_of, client_id, segment) "
     with connection.cursor() as cursor:
@@ -189,11 +226,18 @@ def _insert_changes(as_of: dt.date, generation: int, base_generation: int | None
                 [as_of, generation],
             )
             return cursor.rowcount
-        if connection.vendor == "postgresql" and connection.in_atomic_block:
-            # The new generation was written minutes ago, before any ANALYZE: planned on stale
-            # statistics as a few rows, the diff became a nested loop over 1M x 1M rows (minutes
-            # on the 1M book). Two generations of every client are hash-joined (seconds).
-            cursor.execute("SET LOCAL enable_nestloop = off")
+        if connection.vendor == "postgresql":
+            with session_work_mem():
+                cursor.execute(
+                    f"{insert}SELECT %s, COALESCE(n.client_id, o.client_id), "  # noqa: S608
+                    f"CASE WHEN n.client_id IS NULL THEN 0 ELSE {code_sql('n.segment')} END "
+                    f"FROM (SELECT client_id, segment FROM {new} WHERE generation = %s) n "
+                    f"FULL JOIN (SELECT client_id, segment FROM {activity} WHERE generation = %s) o "
+                    "ON o.client_id = n.client_id "
+                    "WHERE n.client_id IS NULL OR o.client_id IS NULL OR o.segment <> n.segment",
+                    [as_of, generation, base_generation],
+                )
+            return cursor.rowcount
         cursor.execute(
             f"{insert}SELECT %s, n.client_id, {code_sql('n.segment')} FROM {new} n "  # noqa: S608
             f"LEFT JOIN {activity} o ON o.generation = %s AND o.client_id = n.client_id "
@@ -211,21 +255,12 @@ def _insert_changes(as_of: dt.date, generation: int, base_generation: int | None
 
 def _rebase(dependent: SegmentLogDate, base: SegmentLogDate, state: pd.DataFrame) -> None:
     """Rewrite `dependent`'s changes against the new state of `base` (its own state unchanged)."""
-    new_base = _state(base.as_of)
-    merged = state.merge(new_base, on="client_id", how="outer", suffixes=("", "_base"))
-    code = merged["code"].fillna(0).astype("int64")
-    changed = merged[code.to_numpy() != merged["code_base"].fillna(0).astype("int64").to_numpy()]
+    changes = diff_states(state, _state(base.as_of))
     SegmentChange.objects.filter(as_of=dependent.as_of).delete()
-    SegmentChange.objects.bulk_create(
-        [
-            SegmentChange(as_of=dependent.as_of, client_id=int(client_id), segment=int(value))
-            for client_id, value in zip(changed["client_id"], changed["code"].fillna(0).astype("int64"), strict=True)
-        ],
-        batch_size=5_000,
-    )
-    dependent.rows = len(changed)
+    rows = _write_changes(dependent.as_of, changes)
+    dependent.rows = rows
     dependent.depth = base.depth + 1
-    dependent.chain_rows = base.chain_rows + len(changed)
+    dependent.chain_rows = base.chain_rows + rows
     dependent.save(update_fields=["rows", "depth", "chain_rows"])
 
 
