@@ -10,6 +10,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import psycopg
 from django.db import DataError, connection, transaction
 
 from brokercrm.lib.db import is_postgres
@@ -207,7 +208,7 @@ def ledger_signals_frame(as_of: dt.date, params: ActivityParams) -> pd.DataFrame
     try:
         with transaction.atomic():
             flows, trades = _ledger_rows(start_30, start_90, end, recent)
-    except DataError:  # an amount beyond bigint cents
+    except (DataError, psycopg.errors.DataError):  # an amount beyond bigint cents (read_numbers' raw cursor)
         return None
     flow_cents = flows["cents"].to_numpy("int64")
     flow_ids, (out_30, out_90) = _sums_per_key(

@@ -75,3 +75,18 @@ def test_the_numpy_sums_equal_the_sql_aggregate():
         .reset_index(drop=True),
         check_exact=True,
     )
+
+
+def test_an_amount_beyond_bigint_cents_falls_back_to_the_sql():
+    """Reading the rows as integer cents fails for an amount of 10^17 (10^19 cents > 2^63): the
+    frame says None (the stage then runs the SQL aggregate) instead of failing the night. The
+    error comes from the raw psycopg cursor read_numbers uses, not through Django's wrapper."""
+    client = factories.ClientFactory(account_manager=factories.AccountManagerFactory(), opened_on=dt.date(2024, 1, 2))
+    factories.CashFlowFactory(
+        client=client, kind=CashFlow.Kind.WITHDRAWAL, amount=Decimal("100000000000000000.00"), occurred_at=at(3)
+    )
+    params = conf.activity_params()
+    assert ledger_signals_frame(AS_OF, params) is None
+    sql, sql_params = ledger_signals_sql(AS_OF, params)
+    slow = read_frame(sql, sql_params, SIGNAL_SQL_COLUMNS)
+    assert float(slow.loc[0, "outflow_30"]) == 1e17
