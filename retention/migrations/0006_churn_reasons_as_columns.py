@@ -66,6 +66,7 @@ for _code, _layout in FACTS.items():
         if _field != "p_alive":
             FIELDS.setdefault(_field, []).append((_code, _key, _type))
 TABLE = "retention_churnscore"
+BATCH = 500  # rows per bulk_update (SQLite)
 
 
 def _postgres(schema_editor):
@@ -95,6 +96,11 @@ def json_to_columns(apps, schema_editor):
             cursor.execute(f"UPDATE {TABLE} SET {', '.join(sets)}")  # noqa: S608
         return
     ChurnScore = apps.get_model("retention", "ChurnScore")
+    fields = [f"signal_{name}" for name in SIGNALS] + [
+        f"reason_{k + 1}{p}" for k in range(SLOTS) for p in ("", "_points")
+    ]
+    fields += list(FIELDS)
+    batch = []
     for score in ChurnScore.objects.order_by("pk").iterator():  # no ordering by client: no join
         for name in SIGNALS:
             setattr(score, f"signal_{name}", float((score.signals or {}).get(name, 0.0)))
@@ -107,7 +113,11 @@ def json_to_columns(apps, schema_editor):
                 value = (reason.get("facts") or {}).get(key)
                 if field != "p_alive" and value is not None:
                     setattr(score, field, dt.date.fromisoformat(value) if sql_type == "date" else value)
-        score.save()
+        batch.append(score)
+        if len(batch) >= BATCH:
+            ChurnScore.objects.bulk_update(batch, fields)
+            batch = []
+    ChurnScore.objects.bulk_update(batch, fields)
 
 
 def _fact_sql(key, field, sql_type):
@@ -127,9 +137,7 @@ def columns_to_json(apps, schema_editor):
             for code, layout in FACTS.items()
         )
         names = " ".join(f"WHEN {number} THEN {_literal(name)}" for name, number in CODES.items())
-        slots = ", ".join(
-            f"({k + 1}, CASE reason_{k + 1} {names} END, reason_{k + 1}_points)" for k in range(SLOTS)
-        )
+        slots = ", ".join(f"({k + 1}, CASE reason_{k + 1} {names} END, reason_{k + 1}_points)" for k in range(SLOTS))
         reasons = (
             "(SELECT COALESCE(jsonb_agg(jsonb_build_object('code', s.code, 'points', s.points, 'facts', "  # noqa: S608
             f"CASE s.code {facts} ELSE '{{}}'::jsonb END) ORDER BY s.k), '[]'::jsonb) "
@@ -144,6 +152,7 @@ def columns_to_json(apps, schema_editor):
             cursor.execute(f"UPDATE {TABLE} SET reasons = {reasons}, signals = {signals}")  # noqa: S608
         return
     ChurnScore = apps.get_model("retention", "ChurnScore")
+    batch = []
     for score in ChurnScore.objects.order_by("pk").iterator():  # no ordering by client: no join
         score.signals = {name: value for name in SIGNALS if (value := getattr(score, f"signal_{name}")) > 0}
         reasons = []
@@ -163,7 +172,11 @@ def columns_to_json(apps, schema_editor):
                 facts[key] = value
             reasons.append({"code": code, "points": getattr(score, f"reason_{k + 1}_points"), "facts": facts})
         score.reasons = json.loads(json.dumps(reasons))
-        score.save()
+        batch.append(score)
+        if len(batch) >= BATCH:
+            ChurnScore.objects.bulk_update(batch, ["reasons", "signals"])
+            batch = []
+    ChurnScore.objects.bulk_update(batch, ["reasons", "signals"])
 
 
 class Migration(migrations.Migration):
