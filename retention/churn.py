@@ -15,7 +15,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Q
 
 from brokercrm.lib.db import is_postgres
@@ -23,7 +23,6 @@ from brokercrm.nightly import StageContext, StageResult, bulk
 from brokercrm.nightly.bulk import bulk_replace, drop_table, nan_sql, no_jit, read_numbers, session_work_mem
 from brokercrm.nightly.parallel import run_parallel
 from retention import conf, lifetime, scoring
-from retention.dormancy import delete_chunk_rows
 from retention.inputs import SIGNAL_SQL_COLUMNS, ledger_signals_frame, ledger_signals_sql, read_signals
 from retention.models import ActivitySegment, ChurnScore, ClientActivity, LifetimeFit
 from segmentation import summary
@@ -270,19 +269,14 @@ def _churn_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -> i
 def write_scores(rows: pd.DataFrame, generation: int, client_from: int, client_to: int) -> int:
     """Replace a chunk's ChurnScore rows of a generation with `rows` (score_clients() columns
     plus generation, as_of and tier), in one transaction: on PostgreSQL by binary COPY into the
-    generation's side table (bulk.load_chunk: idempotent without a scan), elsewhere
+    generation's side table (bulk.load_chunk: idempotent without a scan), elsewhere (SQLite)
     bulk_replace."""
     if bulk.partitioned(ChurnScore):
         return bulk.load_chunk(
             ChurnScore, rows, key_value=generation, range_field="client", low=client_from, high=client_to
         )
-    if not is_postgres():
-        where = Q(generation=generation, client_id__gte=client_from, client_id__lte=client_to)
-        return bulk_replace(ChurnScore, rows, where=where)
-    with transaction.atomic():
-        delete_chunk_rows(ChurnScore, generation, client_from, client_to)
-        bulk._insert(ChurnScore, rows)
-    return len(rows)
+    where = Q(generation=generation, client_id__gte=client_from, client_id__lte=client_to)
+    return bulk_replace(ChurnScore, rows, where=where)
 
 
 def _risk_counts(generation: int) -> dict[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Q
 
 from brokercrm.lib.db import is_postgres
@@ -86,33 +86,12 @@ def _dormancy_chunk(ctx: StageContext, client_id_from: int, client_id_to: int) -
             low=client_id_from,
             high=client_id_to,
         )
-    rows = activity_rows(frame, ctx)
-    if not is_postgres():
-        return bulk_replace(
-            ClientActivity,
-            rows,
-            where=Q(generation=ctx.stage_run_id, client_id__gte=client_id_from, client_id__lte=client_id_to),
-        )
-    with transaction.atomic():
-        delete_chunk_rows(ClientActivity, ctx.stage_run_id, client_id_from, client_id_to)
-        bulk._insert(ClientActivity, rows)
-    return len(rows)
-
-
-def delete_chunk_rows(model, generation: int, client_from: int, client_to: int) -> None:
-    """Delete a chunk's rows of a generation (PostgreSQL), through the (generation, client)
-    unique index: the condition is a row comparison only that index can serve (the client range
-    repeated keeps the row estimate small). With `generation = %s` the planner, whose
-    statistics do not know the generation being written, walked another (generation, ...)
-    index over every row written so far and filtered them by client: quadratic over the
-    chunks, ~1 s a chunk at 1M clients."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)} "  # noqa: S608
-            "WHERE (generation, client_id) >= (%s, %s) AND (generation, client_id) <= (%s, %s) "
-            "AND client_id >= %s AND client_id <= %s",
-            [generation, client_from, generation, client_to, client_from, client_to],
-        )
+    # Unpartitioned (SQLite): replace the chunk's rows in the table itself.
+    return bulk_replace(
+        ClientActivity,
+        activity_rows(frame, ctx),
+        where=Q(generation=ctx.stage_run_id, client_id__gte=client_id_from, client_id__lte=client_id_to),
+    )
 
 
 def assets_table(ctx: StageContext) -> str:

@@ -557,16 +557,6 @@ def fact_columns(
     }
 
 
-def reasons_of_row(row: pd.Series) -> list[dict]:
-    """The reasons of one row of score_clients() as dicts (what ChurnScore.reasons gives)."""
-    return reasons.reasons_of(row.get)
-
-
-def signals_of_row(row: pd.Series) -> dict[str, float]:
-    """The signals of one row of score_clients() as {signal: strength}."""
-    return reasons.signals_of(row.get)
-
-
 def _tier_name(tier: int | None) -> str:
     """The tier's name in the active language."""
     from segmentation.models import Tier
@@ -649,7 +639,7 @@ def score_clients(
 
     `activity` is an activity_segments() frame; `signals` a SIGNAL_INPUT frame (any clients;
     missing ones have no signal). The signals' strengths, the reason slots and the figures
-    behind them come as ChurnScore's typed columns (retention/reasons.py; reasons_of_row gives
+    behind them come as ChurnScore's typed columns (retention/reasons.py; reasons.reasons_of(row.get) gives
     a row's reasons as dicts)."""
     activity = activity[activity["segment"] != SEGMENT_CLOSED].reset_index(drop=True)
     aligned = activity[["client_id"]].merge(signals, on="client_id", how="left")

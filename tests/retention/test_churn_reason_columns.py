@@ -102,7 +102,7 @@ def test_facts_read_from_a_frame_row_and_from_the_database_types_are_the_same() 
         "outflow_amount": Decimal("12.50"),
         "reason_3": 0,
     }
-    from_frame = scoring.reasons_of_row(pd.Series(frame_values))
+    from_frame = reasons.reasons_of(pd.Series(frame_values).get)
     from_db = reasons.reasons_of(db_values.get)
     assert (
         from_frame
@@ -134,8 +134,8 @@ def test_the_stored_scores_give_the_reasons_and_signals_the_scoring_computes(run
     for score in stored:
         row = computed.loc[score.client_id]
         assert score.risk == row["risk"]
-        assert score.reasons == scoring.reasons_of_row(row)
-        assert score.signals == scoring.signals_of_row(row)
+        assert score.reasons == reasons.reasons_of(row.get)
+        assert score.signals == reasons.signals_of(row.get)
         assert sum(reason["points"] for reason in score.reasons) <= score.risk
         strengths = [
             score.signals.get(reason["code"], 0.0) * params.weights.get(reason["code"], 0.0) for reason in score.reasons

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention import lifetime, scoring
+from retention import lifetime, reasons, scoring
 from retention.backtest import auc, top_fraction_precision
 from retention.conf import SIGNALS, ActivityParams, ChurnParams
 
@@ -215,8 +215,8 @@ def test_score_gives_reasons_in_words_with_their_points() -> None:
     weights = {"outflow": 0.6, "decline": 0.3, "model": 0.85, "dormant": 0.6, "overdue": 0.5, "complaints": 0.35}
     scores = scoring.score_clients(activity, signals, unusable, AS_OF, params(**weights), ACT)
     first, second = scores.to_dict("records")
-    first["reasons"] = scoring.reasons_of_row(scores.iloc[0])
-    second["reasons"] = scoring.reasons_of_row(scores.iloc[1])
+    first["reasons"] = reasons.reasons_of(scores.iloc[0].get)
+    second["reasons"] = reasons.reasons_of(scores.iloc[1].get)
     # Outflow 62,000 of 100,000 -> share 0.62 / 0.5 full -> strength 1 x weight 0.6; decline: 10 days
     # against 120 x 90 / 365 = 29.6 -> 1 - 10/29.6 = 0.662 x 0.3.
     decline = 0.3 * (1 - 10 / (120 * 90 / 365))
@@ -243,7 +243,7 @@ def test_when_the_model_does_not_fit_the_rule_signals_stand_alone() -> None:
         params(overdue=0.5, model=0.9),
         ACT,
     )
-    reason = scoring.reasons_of_row(scores.iloc[0])[0]
+    reason = reasons.reasons_of(scores.iloc[0].get)[0]
     assert reason["code"] == "overdue"
     assert scoring.reason_text(reason) == "No trade for 20 days; usually trades every 2.8 days"
     assert np.isnan(scores.loc[0, "p_alive"])
