@@ -22,7 +22,11 @@ records, and a digest per result table (the published activity and churn rows wi
 generation, the date's lifetime fit, the running summary and its state, the date's segment
 history); the target ratio (dormancy + churn of run 1) / tier stage, target <= 2; the same with
 the medians over the runs; the lifetime fit's time; and whether every run gave identical
-results. `--digest-only` prints the digests of the results stored for --as-of and stops (to
+results. Each timed part also prints the CPU seconds it used, on the whole machine (PostgreSQL's
+backends and parallel workers included) and in this process; the summary divides the pair's
+machine CPU by the cores: the wall time the same work would take if nothing ever waited, the
+least that overlapping Python with PostgreSQL or adding worker processes on this machine could
+reach (on a quiet machine: other processes' CPU counts too). `--digest-only` prints the digests of the results stored for --as-of and stops (to
 compare two versions of the code: run the bench with each, then compare).
 
 `--workers N` (needs REDIS_URL) then measures the production shape too: docker-compose.yml runs
@@ -41,6 +45,7 @@ import argparse
 import datetime as dt
 import hashlib
 import os
+import resource
 import statistics
 import sys
 import time
@@ -105,12 +110,13 @@ def main() -> None:
     cold = scoring_night(args.as_of - dt.timedelta(days=1), "D - 1, cold (no summary)")
     print(f"     summary: {summary_state()}")
 
-    tier_times = []
+    tier_times, tier_cpu = [], []
     for attempt in range(args.repeat):
-        started = time.perf_counter()
-        tiers_compute(as_of=args.as_of)
-        tier_times.append(time.perf_counter() - started)
-        print(f"  tier stage (#{attempt + 1})                              {tier_times[-1]:8.2f} s")
+        with CpuMeter() as meter:
+            tiers_compute(as_of=args.as_of)
+        tier_times.append(meter.wall)
+        tier_cpu.append(meter)
+        print(f"  tier stage (#{attempt + 1})                              {tier_times[-1]:8.2f} s; {meter}")
     tier = statistics.median(tier_times)
     started = time.perf_counter()
     reactivation_compute(as_of=args.as_of)
@@ -131,10 +137,11 @@ def main() -> None:
     # The tier stage again after the scoring runs: on a shared machine the load drifts, so the
     # baseline is the median of the tier runs before and after.
     for attempt in range(args.repeat):
-        started = time.perf_counter()
-        tiers_compute(as_of=args.as_of)
-        tier_times.append(time.perf_counter() - started)
-        print(f"  tier stage (after, #{attempt + 1})                       {tier_times[-1]:8.2f} s")
+        with CpuMeter() as meter:
+            tiers_compute(as_of=args.as_of)
+        tier_times.append(meter.wall)
+        tier_cpu.append(meter)
+        print(f"  tier stage (after, #{attempt + 1})                       {tier_times[-1]:8.2f} s; {meter}")
     tier = statistics.median(tier_times)
     fit = LifetimeFit.objects.get(as_of=args.as_of)
     print(f"  fit: r={fit.r:.6g} alpha={fit.alpha:.6g} a={fit.a:.6g} b={fit.b:.6g} on {fit.customers:,} clients")
@@ -155,6 +162,8 @@ def main() -> None:
     print(f"  churn stage (incl. fit; median)                {churn:8.2f} s   ratio {churn / tier:5.2f}")
     print(f"  dormancy + churn (medians)                     {both:8.2f} s   ratio {both / tier:5.2f}  (target <= 2)")
     print(f"  target met (run 1): {both_first <= 2 * tier}")
+    for line in cpu_bound_lines(first["cpu"], tier_cpu, tier):
+        print(line)
     if needs is not None:
         step = tier + reactivation + needs
         print(f"  segment step: tiers + reactivation + needs     {step:8.2f} s")
@@ -180,8 +189,11 @@ def on_workers(args, eager_tier: float, eager_digest: str) -> None:
         for attempt in range(2):
             runs.append(scoring_night(args.as_of, f"D run {attempt + 1} on the workers", start=run_on_workers))
             print(f"     summary: {summary_state()}")
+        tier_cpu = []
         for attempt in range(args.repeat):
-            run = run_on_workers(as_of=args.as_of, stages=["tiers"])
+            with CpuMeter() as meter:
+                run = run_on_workers(as_of=args.as_of, stages=["tiers"])
+            tier_cpu.append(meter)
             if run.status != RunStatus.SUCCEEDED:
                 sys.exit(f"tier stage failed on the workers: {run.error[:500]}")
             stage = StageRun.objects.get(run=run, attempt=run.attempt, name="tiers")
@@ -195,8 +207,67 @@ def on_workers(args, eager_tier: float, eager_digest: str) -> None:
     print(f"  dormancy + churn, run 1                        {first:8.2f} s   ratio {first / tier:5.2f}  (target <= 2)")
     print(f"  dormancy + churn (medians)                     {both:8.2f} s   ratio {both / tier:5.2f}")
     print(f"  run 1 against the eager tier median ({eager_tier:.2f} s)              ratio {first / eager_tier:5.2f}")
+    for line in cpu_bound_lines(runs[0]["cpu"], tier_cpu, tier):
+        print(line)
     same = {r["digest"] for r in runs} == {eager_digest}
     print(f"  the same results as the eager runs: {same} (digest {runs[-1]['digest']})")
+
+
+class CpuMeter:
+    """CPU seconds used while it runs: by this process (user + system) and by the whole machine
+    (every core's busy time from /proc/stat: this process, PostgreSQL's backends and parallel
+    workers, Celery workers ...). On a machine doing nothing else, machine CPU / cores is the
+    least wall time the same work could take if nothing ever waited: the bound that overlapping
+    Python with PostgreSQL, or more worker processes, could at best reach. None where /proc/stat
+    is missing (not Linux)."""
+
+    def __enter__(self) -> CpuMeter:
+        self._process = _process_cpu()
+        self._machine = _machine_cpu()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.process = _process_cpu() - self._process
+        machine = _machine_cpu()
+        self.machine = None if machine is None or self._machine is None else machine - self._machine
+
+    def __str__(self) -> str:
+        machine = "?" if self.machine is None else f"{self.machine:.1f}"
+        return f"CPU: {machine} s on the machine ({self.process:.1f} s in this process)"
+
+
+def _process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_cpu() -> float | None:
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except OSError:
+        return None
+    # user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait
+    busy = sum(fields[:3]) + sum(fields[5:8])
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_bound_lines(pair: CpuMeter, tiers: list[CpuMeter], tier_wall: float) -> list[str]:
+    """The CPU figures of the summary: the pair's and the tier stage's machine CPU, and the least
+    wall time the pair's work could take on this machine's cores against the tier stage."""
+    cores = os.cpu_count() or 1
+    if pair.machine is None or any(meter.machine is None for meter in tiers):
+        return ["  CPU: /proc/stat not readable here"]
+    tier_cpu = statistics.median(meter.machine for meter in tiers)
+    bound = pair.machine / cores
+    return [
+        f"  machine CPU, dormancy + churn run 1            {pair.machine:8.1f} s   ({pair.process:.1f} s here)",
+        f"  machine CPU, tier stage (median)               {tier_cpu:8.1f} s",
+        f"  pair's CPU / {cores} cores (wall if nothing waited)    {bound:8.2f} s   ratio {bound / tier_wall:5.2f}"
+        "  (the tier stage's wall time)",
+    ]
 
 
 def scoring_night(as_of, label: str, start=None) -> dict:
@@ -211,9 +282,9 @@ def scoring_night(as_of, label: str, start=None) -> dict:
         def start(**options):
             return nightly_run_start(trigger="command", force_lock=True, **options)
 
-    started = time.perf_counter()
-    run = start(as_of=as_of, stages=["dormancy", "churn"])
-    wall = time.perf_counter() - started
+    with CpuMeter() as meter:
+        run = start(as_of=as_of, stages=["dormancy", "churn"])
+    wall = meter.wall
     run.refresh_from_db()
     stages = {stage.name: stage for stage in StageRun.objects.filter(run=run, attempt=run.attempt).order_by("position")}
     if run.status != "succeeded":
@@ -222,13 +293,13 @@ def scoring_night(as_of, label: str, start=None) -> dict:
     fit = LifetimeFit.objects.get(as_of=as_of)
     print(
         f"  {label}: dormancy {seconds['dormancy']:.2f} s, churn {seconds['churn']:.2f} s "
-        f"(lifetime fit {fit.fit_seconds:.2f} s, {fit.status}), wall {wall:.2f} s"
+        f"(lifetime fit {fit.fit_seconds:.2f} s, {fit.status}), wall {wall:.2f} s; {meter}"
     )
     parts = digests(as_of)
     combined = _combined(parts)
     print(f"     digest {combined}: " + ", ".join(f"{name} {value}" for name, value in parts.items()))
     print(f"     {stage_breakdown(stages)}")
-    return {"wall": wall, **seconds, "fit": fit.fit_seconds, "digest": combined}
+    return {"wall": wall, **seconds, "fit": fit.fit_seconds, "digest": combined, "cpu": meter}
 
 
 def stage_breakdown(stages: dict) -> str:
