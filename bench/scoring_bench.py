@@ -26,8 +26,9 @@ results. Each timed part also prints the CPU seconds it used, on the whole machi
 backends and parallel workers included) and in this process; the summary divides the pair's
 machine CPU by the cores: the wall time the same work would take if nothing ever waited, the
 least that overlapping Python with PostgreSQL or adding worker processes on this machine could
-reach (on a quiet machine: other processes' CPU counts too). `--digest-only` prints the digests of the results stored for --as-of and stops (to
-compare two versions of the code: run the bench with each, then compare).
+reach (on a quiet machine: other processes' CPU counts too). `--digest-only` prints the digests
+of the results stored for --as-of and stops (to compare two versions of the code: run the bench
+with each, then compare).
 
 `--workers N` (needs REDIS_URL) then measures the production shape too: docker-compose.yml runs
 one Celery worker with `--concurrency 2`, so a stage's chunks run two at a time. The summary
