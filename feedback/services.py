@@ -124,15 +124,17 @@ def detractor_followup_open(*, response: SurveyResponse) -> object:
     """Open the follow-up task (retention.services.open_task, kind at_risk_outreach) for the
     account manager of a detractor; one task per answer (dedupe key)."""
     from retention.services import open_task  # retention imports clients only: no cycle
+    from retention.work import task_reasons
 
     client = response.client
     due = timezone.localdate(response.answered_at) + dt.timedelta(days=conf.followup_due_days())
-    comment = f' Comment: "{response.comment[:300]}"' if response.comment else ""
+    facts = task_reasons.nps_facts(response.score, timezone.localdate(response.answered_at), response.comment[:300])
     return open_task(
         client=client,
         kind="at_risk_outreach",
         reason_code="nps_detractor",
-        reason_text=f"NPS answer {response.score}/10 on {timezone.localdate(response.answered_at)}.{comment}",
+        reason_text=task_reasons.stored_text(facts),
+        reason_facts=facts,
         due=due,
         priority=80,
         source="feedback",

@@ -62,6 +62,7 @@ def open_task(
     created_by: AbstractBaseUser | None = None,
     playbook_id: int | None = None,
     campaign_id: int | None = None,
+    reason_facts: dict | None = None,
 ) -> RetentionTask:
     """Open a retention task for `client` and return it.
 
@@ -103,6 +104,7 @@ def open_task(
         created_on=timezone.localdate(),
         playbook_id=playbook_id,
         campaign_id=campaign_id,
+        reason_facts=reason_facts or {},
     )
     try:
         with transaction.atomic():

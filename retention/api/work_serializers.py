@@ -29,7 +29,12 @@ class TaskSerializer(serializers.Serializer):
     assignee = serializers.CharField(source="assignee.username", allow_null=True, default=None)
     source = serializers.ChoiceField(choices=TaskSource.choices, help_text="What created the task.")
     reason_code = serializers.CharField()
-    reason_text = serializers.CharField()
+    reason_text = serializers.CharField(help_text="The reason in the site's default language.")
+    reason_facts = serializers.JSONField(
+        help_text="What the system wrote the reason from: {message: playbook | callback | callback_finding | "
+        "campaign | service | nps_detractor, ...its fields}; {} for a task opened by hand."
+    )
+    reason_display = serializers.CharField(help_text="The reason in the request's language (Accept-Language).")
     playbook = serializers.CharField(source="playbook.name", allow_null=True, default=None)
     campaign = serializers.IntegerField(source="campaign_id", allow_null=True)
     channel = serializers.CharField()

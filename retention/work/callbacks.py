@@ -30,7 +30,7 @@ from django.utils import timezone
 from brokercrm.nightly import StageContext, StageResult
 from clients.models import Client, Interaction
 from retention import services
-from retention.work import conf
+from retention.work import conf, task_reasons
 from retention.work.facts import queryset_frame
 from retention.work.models import (
     Callback,
@@ -130,7 +130,8 @@ def _open_callbacks(
     wanted = [cid for cid in client_ids if cid not in existing]
     if not wanted:
         return 0
-    label = CallbackKind(kind).label
+    facts = task_reasons.callback_facts(kind)
+    reason_text = task_reasons.stored_text(facts)
     now = timezone.now()
     with transaction.atomic():
         tasks = RetentionTask.objects.bulk_create(
@@ -143,8 +144,8 @@ def _open_callbacks(
                     priority=70,
                     source=TaskSource.CALLBACK,
                     reason_code=f"callback_{kind}",
-                    reason_text=f"Regulatory callback: {label}. Confirm identity, no unauthorised trading by staff, "
-                    "risk disclosure understood; ask for satisfaction.",
+                    reason_text=reason_text,
+                    reason_facts=facts,
                     dedupe_key=f"callback:{kind}:{year}:client:{cid}",
                     created_on=today,
                     created_at=now,
@@ -366,21 +367,22 @@ def _team_lead(client: Client) -> AbstractBaseUser | None:
 def _follow_up_findings(callback: Callback, answers: dict) -> None:
     findings = []
     if answers["identity_confirmed"] is False:
-        findings.append("identity not confirmed")
+        findings.append("identity")
     if answers["no_unauthorised_staff_trading"] is False:
-        findings.append("client reports trading by staff without authorisation")
+        findings.append("staff_trading")
     if answers["risk_disclosure_understood"] is False:
-        findings.append("risk disclosure not understood")
-    if answers["satisfaction"] is not None and answers["satisfaction"] <= 2:
-        findings.append(f"satisfaction {answers['satisfaction']}/5")
-    if not findings:
+        findings.append("risk_disclosure")
+    low = answers["satisfaction"] is not None and answers["satisfaction"] <= 2
+    if not findings and not low:
         return
+    facts = task_reasons.finding_facts(findings, answers["satisfaction"] if low else None)
     lead = _team_lead(callback.client)
     services.open_task(
         client=callback.client,
         kind=TaskKind.OTHER,
         reason_code="callback_finding",
-        reason_text=f"Regulatory callback finding: {'; '.join(findings)}.",
+        reason_text=task_reasons.stored_text(facts),
+        reason_facts=facts,
         due=timezone.localdate() + dt.timedelta(days=1),
         priority=95,
         source=TaskSource.CALLBACK,

@@ -28,7 +28,7 @@ from django.utils import timezone
 from scipy.stats import norm
 
 from clients.models import CashFlow, Client, Trade
-from retention.work import conf
+from retention.work import conf, task_reasons
 from retention.work.facts import client_facts, queryset_frame
 from retention.work.models import (
     Campaign,
@@ -227,6 +227,8 @@ def campaign_launch(*, campaign: Campaign, by: AbstractBaseUser, as_of: dt.date 
             chunk = [int(cid) for cid in treated[start : start + 10_000]]
             managers.update(Client.objects.filter(pk__in=chunk).values_list("pk", "account_manager__user_id"))
         now = timezone.now()
+        facts = task_reasons.campaign_facts(campaign.name, campaign.task_reason)
+        reason_text = task_reasons.stored_text(facts)
         tasks = RetentionTask.objects.bulk_create(
             [
                 RetentionTask(
@@ -237,7 +239,8 @@ def campaign_launch(*, campaign: Campaign, by: AbstractBaseUser, as_of: dt.date 
                     priority=campaign.priority,
                     source=TaskSource.CAMPAIGN,
                     reason_code=f"campaign:{campaign.pk}",
-                    reason_text=f"Campaign '{campaign.name}': {campaign.task_reason}",
+                    reason_text=reason_text,
+                    reason_facts=facts,
                     dedupe_key=f"campaign:{campaign.pk}:client:{int(cid)}",
                     campaign=campaign,
                     created_on=today,

@@ -1,5 +1,9 @@
 """The starting playbooks and service catalogue (DOMAIN.md "Retention work"), for ops to tune.
 
+The playbooks' reason texts are stored in English and marked for the message catalogue: a task's
+reason shows them in the reader's language (retention/work/task_reasons.py); text that ops write
+instead is shown as written.
+
 `retention_defaults_ensure()` creates the ones that do not exist yet (by name / code) and never
 changes an existing row, so what ops edited in admin stays as they left it.
 """
@@ -7,6 +11,7 @@ changes an existing row, so what ops edited in admin stays as they left it.
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from retention.work.models import Playbook, ServiceProduct, TierEntitlement
 from segmentation.models import Tier
@@ -22,7 +27,7 @@ DEFAULT_PLAYBOOKS: list[dict] = [
         "task_kind": "at_risk_outreach",
         "due_in_days": 2,
         "priority": 85,
-        "reason_text": "High-value client at risk of leaving: call within 2 days",
+        "reason_text": gettext_noop("High-value client at risk of leaving: call within 2 days"),
     },
     {
         "name": "About to go dormant",
@@ -31,7 +36,7 @@ DEFAULT_PLAYBOOKS: list[dict] = [
         "task_kind": "reactivation",
         "due_in_days": 5,
         "priority": 60,
-        "reason_text": "About to go dormant: offer a reactivation incentive",
+        "reason_text": gettext_noop("About to go dormant: offer a reactivation incentive"),
     },
     {
         "name": "High assets, low activity",
@@ -40,7 +45,7 @@ DEFAULT_PLAYBOOKS: list[dict] = [
         "task_kind": "reactivation",
         "due_in_days": 7,
         "priority": 65,
-        "reason_text": "High assets, low activity: personal call about strategy and products",
+        "reason_text": gettext_noop("High assets, low activity: personal call about strategy and products"),
         "cooldown_days": 60,
     },
     {
@@ -51,7 +56,7 @@ DEFAULT_PLAYBOOKS: list[dict] = [
         "task_kind": "greeting",
         "due_in_days": 7,
         "priority": 50,
-        "reason_text": "Upgraded: welcome to the new service level and its services",
+        "reason_text": gettext_noop("Upgraded: welcome to the new service level and its services"),
         "cooldown_days": 90,
     },
     {
@@ -63,7 +68,7 @@ DEFAULT_PLAYBOOKS: list[dict] = [
         "task_kind": "at_risk_outreach",
         "due_in_days": 5,
         "priority": 70,
-        "reason_text": "Downgraded: check in and find out what changed",
+        "reason_text": gettext_noop("Downgraded: check in and find out what changed"),
         "cooldown_days": 90,
     },
 ]

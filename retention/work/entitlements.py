@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from brokercrm.nightly import StageContext, StageResult
 from clients.models import Client
-from retention.work import conf
+from retention.work import conf, task_reasons
 from retention.work.facts import effective_tiers, insert_frame, queryset_frame, sources_on
 from retention.work.models import (
     ClientEntitlement,
@@ -206,6 +206,7 @@ def deliveries_due(*, as_of: dt.date, products: dict[int, ServiceProduct] | None
         scheduled = entitlement.next_due
         if product.needs_person:
             manager = entitlement.client.account_manager
+            facts = task_reasons.service_facts(product.name, product.channel, scheduled, entitlement.granted_tier)
             tasks.append(
                 RetentionTask(
                     client_id=entitlement.client_id,
@@ -215,8 +216,8 @@ def deliveries_due(*, as_of: dt.date, products: dict[int, ServiceProduct] | None
                     priority=40,
                     source=TaskSource.SERVICE,
                     reason_code=f"service:{product.code}",
-                    reason_text=f"Deliver {product.name} ({product.get_channel_display()}), "
-                    f"due {scheduled} under the {TIER_CODES.get(entitlement.granted_tier, '?')} service level.",
+                    reason_text=task_reasons.stored_text(facts),
+                    reason_facts=facts,
                     dedupe_key=f"delivery:{entitlement.pk}:{scheduled.isoformat()}",
                     created_on=workday,
                     created_at=now,

@@ -94,6 +94,12 @@ class RetentionTask(models.Model):
     source = models.CharField(max_length=12, choices=TaskSource.choices, default=TaskSource.RULE)
     reason_code = models.CharField(max_length=60, help_text="Machine-readable reason, e.g. churn_risk.")
     reason_text = models.TextField(help_text="Why this task exists, for the person doing it.")
+    reason_facts = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the reason was written from (retention/work/task_reasons.py): pages show the reason "
+        "in the reader's language. Empty: the reason text is shown as it is.",
+    )
     # NULL, not "": the partial unique index must not treat tasks without a key as duplicates.
     dedupe_key = models.CharField(  # noqa: DJ001
         max_length=200, null=True, blank=True, help_text="At most one open task per key (e.g. playbook:3:client:42)."
@@ -146,6 +152,13 @@ class RetentionTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.client_id} due {self.due} ({self.status})"
+
+    @property
+    def reason_display(self) -> str:
+        """The reason in the active language (task_reasons.reason_display)."""
+        from retention.work.task_reasons import reason_display
+
+        return reason_display(self)
 
 
 # --- Playbooks --------------------------------------------------------------------------

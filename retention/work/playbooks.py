@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from brokercrm.nightly import StageContext, StageResult
 from retention.services import tasks_expire
-from retention.work import conf
+from retention.work import conf, task_reasons
 from retention.work.facts import Sources, client_facts, insert_frame, queryset_frame, sources_on
 from retention.work.models import AssigneeRole, Playbook, RetentionTask, TaskSource, TaskStatus
 from segmentation.models import TIER_CODES
@@ -123,6 +123,25 @@ def _source(playbook: Playbook) -> str:
     if playbook.min_churn_risk is not None:
         return TaskSource.SCORE
     return TaskSource.PLAYBOOK
+
+
+def fact_dicts(frame: pd.DataFrame, text: str) -> list[dict]:
+    """Per row, the task's reason_facts (task_reasons.playbook_facts): the playbook's text and the
+    row's tier, churn risk, activity segment and recent tier change, shown in the reader's
+    language on the pages."""
+    columns = ("tier", "risk", "segment", "tier_change", "tier_change_on")
+    rows = zip(*(frame[column] for column in columns), strict=True)
+    return [
+        task_reasons.playbook_facts(
+            text,
+            tier=int(tier) if pd.notna(tier) else None,
+            risk=int(risk) if pd.notna(risk) else None,
+            segment=segment if isinstance(segment, str) else None,
+            tier_change=change if isinstance(change, str) else None,
+            tier_change_on=day if isinstance(change, str) else None,
+        )
+        for tier, risk, segment, change, day in rows
+    ]
 
 
 def fact_texts(frame: pd.DataFrame) -> list[str]:
@@ -242,6 +261,7 @@ def _apply(playbook: Playbook, facts: pd.DataFrame, *, as_of: dt.date, workday: 
             "source": str(source),
             "reason_code": reason_code,
             "reason_text": [f"{playbook.reason_text} ({text})" if text else playbook.reason_text for text in texts],
+            "reason_facts": fact_dicts(new, playbook.reason_text),
             "dedupe_key": [f"playbook:{playbook.pk}:client:{int(cid)}" for cid in new["client_id"]],
             "playbook_id": playbook.pk,
             "created_on": workday,

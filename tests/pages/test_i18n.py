@@ -190,6 +190,32 @@ def test_the_home_page_in_chinese(published: Cast) -> None:
 
 
 @pytest.mark.django_db
+def test_a_task_made_by_the_system_reads_in_chinese(published: Cast) -> None:
+    """The reason of a task a playbook opened: stored in English with its facts, shown in the
+    reader's language on the home page (today's work) and the 360 (open tasks)."""
+    from retention.work import task_reasons
+    from retention.work.models import RetentionTask
+
+    facts = task_reasons.playbook_facts(
+        "About to go dormant: offer a reactivation incentive", tier=Tier.VIP, risk=40, segment="potentially_active"
+    )
+    RetentionTask.objects.create(
+        client=published.alice_client, kind="reactivation", assignee=published.alice.user,
+        due=timezone.localdate(), reason_code="about_to_go_dormant", reason_facts=facts,
+        reason_text="About to go dormant: offer a reactivation incentive (tier vip; churn risk 40; "
+        "segment potentially_active)",
+    )  # fmt: skip
+    chinese = "即将休眠：提供激活优惠（级别 VIP客户；流失风险 40；活跃度：潜在活跃）"
+    for url in ("/", f"/clients/{published.alice_client.client_no}/"):
+        text = in_chinese(published.alice.user).get(url).content.decode()
+        assert chinese in text, url
+        assert "potentially_active" not in text, url
+    english = Browser()
+    english.force_login(published.alice.user)
+    assert "(tier VIP; churn risk 40; activity: Potentially active)" in english.get("/").content.decode()
+
+
+@pytest.mark.django_db
 def test_the_client_360_in_chinese(published: Cast) -> None:
     page = in_chinese(published.alice.user).get(f"/clients/{published.alice_client.client_no}/")
     assert page.status_code == 200

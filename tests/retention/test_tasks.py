@@ -172,6 +172,24 @@ def test_completing_through_the_api(tasks: Cast) -> None:
     assert again.json() == {"detail": "status: the task is done; only open tasks can be changed."}
 
 
+def test_the_api_gives_a_reasons_facts_and_its_text_in_the_requests_language(tasks: Cast) -> None:
+    from retention.work import task_reasons
+
+    facts = task_reasons.callback_facts("new_account")
+    task = RetentionTask.objects.get(client=tasks.alice_client)
+    RetentionTask.objects.filter(pk=task.pk).update(reason_facts=facts, reason_text=task_reasons.stored_text(facts))
+    api = api_as(tasks.alice.user)
+    english = api.get(f"/api/v1/retention/tasks/{task.pk}/").json()
+    assert english["reason_facts"] == {"message": "callback", "kind": "new_account"}
+    assert english["reason_display"] == english["reason_text"]
+    assert english["reason_text"].startswith("Regulatory callback: New account (within one month of opening).")
+    chinese = api.get(f"/api/v1/retention/tasks/{task.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    assert chinese["reason_text"] == english["reason_text"]
+    assert chinese["reason_display"].startswith("监管回访：新开户（开户一个月内）。")  # noqa: RUF001
+    by_hand = api.get("/api/v1/retention/tasks/?kind=at_risk_outreach").json()
+    assert all(row["reason_facts"] == {} for row in by_hand["results"] if row["id"] != task.pk)
+
+
 def test_creating_and_cancelling_through_the_api(tasks: Cast) -> None:
     api = api_as(tasks.tina)
     payload = {
