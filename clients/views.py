@@ -332,6 +332,10 @@ def _task_action_forms(task: object) -> None:
     task.cancel_form = workspace_forms.TaskCancelForm(prefix=f"cancel-{task.pk}")
 
 
+# The churn risk from which a client is on the home page's call list (most value at risk first).
+AT_RISK_MIN = 40
+
+
 def worklists(user: object, *, generations: dict[str, int] | None = None) -> dict:
     """Who to call today and why: the clients with the most value at risk (with their top
     reason) and those about to go dormant, from the last published night. One query for the
@@ -342,14 +346,14 @@ def worklists(user: object, *, generations: dict[str, int] | None = None) -> dic
     two lists sorted every score and activity row of the night (about 1 s on the
     1,000,000-client book); those users filter the same rows in the API."""
     if not can_act(user):
-        return {"at_risk": [], "slipping": []}
+        return {"at_risk": [], "slipping": [], "at_risk_min": AT_RISK_MIN}
     if generations is None:
         generations = retention_selectors.published_generations()
     at_risk, slipping = [], []
     if ResultSet.Kind.CHURN in generations:
         at_risk = list(
             retention_selectors.churn_scores(user=user, generation=generations[ResultSet.Kind.CHURN])
-            .filter(risk__gte=40)
+            .filter(risk__gte=AT_RISK_MIN)
             .order_by("-value_at_risk", "-id")[:WORKLIST_SIZE]
         )
     for score in at_risk:
@@ -360,7 +364,7 @@ def worklists(user: object, *, generations: dict[str, int] | None = None) -> dic
             .filter(about_to_go_dormant=True)
             .order_by("-overdue_ratio", "-id")[:WORKLIST_SIZE]
         )
-    return {"at_risk": at_risk, "slipping": slipping}
+    return {"at_risk": at_risk, "slipping": slipping, "at_risk_min": AT_RISK_MIN}
 
 
 HISTORY_ROWS = 20

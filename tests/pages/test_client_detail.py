@@ -113,7 +113,12 @@ def test_home_lists_who_to_call_first_in_scope(published: Cast) -> None:
     assert escape(published.alice_client.name) in text
     assert escape(published.mike_client.name) not in text  # another team's client
     assert "Moved out 62% of assets" in text
-    assert "no trade for 20 days, usually every 2.8" in text
+    assert "no trade for 20 days, usually every 2.8 days" in text
+    # The list says how it is ordered and shows what orders it: alice's client (risk 80 of a
+    # value of 10,000) first, with 8,000 at risk, before the ten of risk 60 and 60 at risk.
+    assert "Churn risk 40 or more, the most value at risk first." in text
+    assert text.index("value at risk 8,000") < text.index("value at risk 60")
+    assert "Overdue against their own trading rhythm, the most overdue first." in text
     # base 5 (the whole book listed: one count) + published generations + the two lists + today's
     # tasks + the book panels (tier date, dormant, reactivation date and list, birthdays, ID
     # documents, assessments, complaints)
