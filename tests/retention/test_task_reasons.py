@@ -179,6 +179,7 @@ def test_retention_0007_fills_the_facts_of_stored_tasks(tmp_path) -> None:
         # (reason_code, reason_text, playbook_id, campaign_id)
         ("churn_risk", OLD_PLAYBOOK_TEXT, 1, None),
         ("callback_new_account", MESSAGES["callback"][1], None, None),
+        ("callback_new_account", MESSAGES["callback"][1], None, None),  # the same reason: updated together
         ("campaign:1", MESSAGES["campaign"][1], None, 1),
         ("nps_detractor", MESSAGES["nps"][1], None, None),
         ("x", "Written by hand", None, None),
@@ -219,7 +220,10 @@ def test_retention_0007_fills_the_facts_of_stored_tasks(tmp_path) -> None:
             )
     migrate(RETENTION_0007)
     with sqlite3.connect(path) as conn:
-        stored = dict(conn.execute("SELECT reason_code, reason_facts FROM retention_retentiontask"))
+        facts_by_id = conn.execute("SELECT reason_code, reason_facts FROM retention_retentiontask ORDER BY id")
+        stored = [(code, json.loads(facts)) for code, facts in facts_by_id]
+        assert stored[1] == stored[2] == ("callback_new_account", MESSAGES["callback"][0])
+        stored = {code: json.dumps(facts) for code, facts in stored}
         texts = [row[0] for row in conn.execute("SELECT reason_text FROM retention_retentiontask ORDER BY id")]
     assert json.loads(stored["churn_risk"]) == task_reasons.playbook_facts(
         "High-value client at risk: call within 2 days", tier=1, risk=80, segment="active"
