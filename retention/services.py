@@ -13,6 +13,7 @@ import datetime as dt
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from brokercrm.policy import sees_all_clients, visible_clients
 from brokercrm.roles import TEAM_LEAD, has_role
@@ -171,7 +172,9 @@ def task_complete(
     if task.status != TaskStatus.OPEN:
         raise TaskError(TaskError.NOT_OPEN.format(status=task.status))
     with transaction.atomic():
-        summary = f"{task.get_kind_display()}: {task.reason_text}"
+        # In the language of whoever did the work, as the kind's name already was (the reason's
+        # stored text is in the site's default language).
+        summary = _("%(kind)s: %(reason)s") % {"kind": task.get_kind_display(), "reason": task.reason_display}
         if notes:
             summary = f"{summary}\n{notes}"
         interaction = Interaction.objects.create(

@@ -172,6 +172,20 @@ def test_completing_through_the_api(tasks: Cast) -> None:
     assert again.json() == {"detail": "status: the task is done; only open tasks can be changed."}
 
 
+def test_a_task_done_in_chinese_records_its_reason_in_chinese(cast: Cast) -> None:
+    from django.utils import translation
+
+    from retention.work import task_reasons
+
+    facts = task_reasons.playbook_facts("About to go dormant: offer a reactivation incentive", risk=40)
+    task = outreach(cast.alice_client)
+    RetentionTask.objects.filter(pk=task.pk).update(reason_facts=facts)
+    task.refresh_from_db()
+    with translation.override("zh-hans"):
+        task_complete(task=task, by=cast.alice.user, channel="phone", outcome="Called")
+    assert Interaction.objects.get().summary == "流失风险挽留：即将休眠：提供激活优惠（流失风险 40）"  # noqa: RUF001
+
+
 def test_the_api_gives_a_reasons_facts_and_its_text_in_the_requests_language(tasks: Cast) -> None:
     from retention.work import task_reasons
 
