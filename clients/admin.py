@@ -24,6 +24,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from brokercrm.admin import ReadOnlyAdminMixin, ScopedAdmin
+from brokercrm.lib.names import person_name
 from brokercrm.roles import COMPLIANCE_OFFICER, has_role
 from clients.models import (
     AccountManager,
@@ -75,7 +76,7 @@ class AccountManagerAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("name"), ordering="user__last_name")
     def full_name(self, obj: AccountManager) -> str:
-        return obj.user.get_full_name()
+        return person_name(obj.user)
 
     @admin.display(description=_("username"), ordering="user__username")
     def username(self, obj: AccountManager) -> str:

@@ -19,6 +19,7 @@ from django.utils.translation import pgettext_lazy
 
 from brokercrm.lib import crypto
 from brokercrm.lib.fields import EncryptedTextField
+from brokercrm.lib.names import person_name
 
 
 class RiskLevel(models.IntegerChoices):
@@ -96,7 +97,7 @@ class AccountManager(models.Model):
         ordering = ["employee_no"]
 
     def __str__(self) -> str:
-        return self.user.get_full_name() or self.user.get_username()
+        return person_name(self.user)
 
 
 class ClientQuerySet(models.QuerySet):
