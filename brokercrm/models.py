@@ -55,6 +55,8 @@ class NightlyRun(models.Model):
     objects = NightlyRunQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("nightly run")
+        verbose_name_plural = _("nightly runs")
         ordering = ["-as_of"]
         constraints = [
             models.CheckConstraint(
@@ -126,6 +128,8 @@ class ChunkRun(models.Model):
     error = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("chunk run")
+        verbose_name_plural = _("chunk runs")
         ordering = ["stage_run", "index"]
         constraints = [
             models.UniqueConstraint(fields=["stage_run", "index"], name="chunkrun_unique_index"),
@@ -153,6 +157,8 @@ class PipelineLock(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("pipeline lock")
+        verbose_name_plural = _("pipeline locks")
         ordering = ["name"]
 
     def __str__(self) -> str:

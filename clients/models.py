@@ -59,8 +59,9 @@ class Branch(models.Model):
     city = models.CharField(max_length=60, blank=True)
 
     class Meta:
+        verbose_name = _("branch")
+        verbose_name_plural = _("branches")
         ordering = ["code"]
-        verbose_name_plural = "branches"
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
@@ -79,6 +80,8 @@ class Team(models.Model):
     )
 
     class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
         ordering = ["branch__code", "name"]
         constraints = [models.UniqueConstraint(fields=["branch", "name"], name="team_unique_name_per_branch")]
 
@@ -94,6 +97,8 @@ class AccountManager(models.Model):
     is_active = models.BooleanField(default=True)
 
     class Meta:
+        verbose_name = _("account manager")
+        verbose_name_plural = _("account managers")
         ordering = ["employee_no"]
 
     def __str__(self) -> str:
@@ -140,6 +145,8 @@ class Client(models.Model):
     objects = ClientQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("client")
+        verbose_name_plural = _("clients")
         ordering = ["client_no"]
         constraints = [
             models.CheckConstraint(
@@ -222,7 +229,8 @@ class KYCProfile(models.Model):
     objects = KYCQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "KYC profile"
+        verbose_name = _("KYC profile")
+        verbose_name_plural = _("KYC profiles")
         indexes = [
             models.Index(fields=["next_review_due"], name="kyc_next_review_due"),
             models.Index(fields=["id_number_hash"], name="kyc_id_number_hash"),
@@ -271,6 +279,8 @@ class RiskAssessment(models.Model):
     expires_on = models.DateField()
 
     class Meta:
+        verbose_name = _("risk assessment")
+        verbose_name_plural = _("risk assessments")
         ordering = ["client_id", "-assessed_on"]
         constraints = [
             models.CheckConstraint(condition=Q(risk_level__gte=1, risk_level__lte=5), name="risk_level_c1_c5"),
@@ -315,6 +325,8 @@ class Instrument(models.Model):
     risk_level = models.PositiveSmallIntegerField(choices=ProductRiskLevel.choices)
 
     class Meta:
+        verbose_name = _("instrument")
+        verbose_name_plural = _("instruments")
         ordering = ["symbol"]
         constraints = [
             models.CheckConstraint(condition=Q(risk_level__gte=1, risk_level__lte=5), name="instrument_risk_r1_r5"),
@@ -376,6 +388,8 @@ class Trade(models.Model):
     objects = TradeQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("trade")
+        verbose_name_plural = _("trades")
         ordering = ["-executed_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["trade_id"], name="clients_trade_trade_id_key"),
@@ -424,6 +438,8 @@ class CashFlow(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("cash flow")
+        verbose_name_plural = _("cash flows")
         ordering = ["-occurred_at", "-id"]
         constraints = [
             models.CheckConstraint(
@@ -455,6 +471,8 @@ class AssetSnapshot(models.Model):
     )
 
     class Meta:
+        verbose_name = _("asset snapshot")
+        verbose_name_plural = _("asset snapshots")
         ordering = ["client_id", "-as_of"]
         constraints = [
             models.UniqueConstraint(fields=["client", "as_of"], name="snapshot_one_per_client_day"),
@@ -483,6 +501,8 @@ class ClientLogin(models.Model):
     logins = models.PositiveIntegerField(help_text="Successful sign-ins that day on that channel.")
 
     class Meta:
+        verbose_name = _("client login")
+        verbose_name_plural = _("client logins")
         ordering = ["client_id", "-day", "channel"]
         constraints = [
             models.UniqueConstraint(fields=["client", "day", "channel"], name="login_one_per_client_day_channel"),
@@ -526,6 +546,8 @@ class Interaction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("interaction")
+        verbose_name_plural = _("interactions")
         ordering = ["-occurred_at", "-id"]
         indexes = [models.Index(fields=["client", "occurred_at"], name="interaction_client_occurred_at")]
 
@@ -595,8 +617,9 @@ class ImportBatch(models.Model):
     rejects_file = models.CharField(max_length=500, blank=True)
 
     class Meta:
+        verbose_name = _("import batch")
+        verbose_name_plural = _("import batches")
         ordering = ["-started_at", "-id"]
-        verbose_name_plural = "import batches"
         indexes = [
             models.Index(fields=["kind", "-started_at"], name="importbatch_kind_started"),
             models.Index(fields=["file_sha256"], name="importbatch_file_sha256"),

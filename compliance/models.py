@@ -103,6 +103,8 @@ class Flag(models.Model):
     objects = FlagQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("flag")
+        verbose_name_plural = _("flags")
         ordering = ["-severity", "raised_at", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -208,6 +210,8 @@ class WatchList(models.Model):
     version = models.PositiveIntegerField(default=0, help_text="Loads so far.")
 
     class Meta:
+        verbose_name = _("watch list")
+        verbose_name_plural = _("watch lists")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -226,8 +230,9 @@ class WatchListEntry(models.Model):
     is_active = models.BooleanField(default=True, help_text="False once a later load no longer has it.")
 
     class Meta:
+        verbose_name = _("watch list entry")
+        verbose_name_plural = _("watch list entries")
         ordering = ["watch_list_id", "external_id"]
-        verbose_name_plural = "watch list entries"
         constraints = [
             models.UniqueConstraint(fields=["watch_list", "external_id"], name="watchlistentry_unique_id"),
         ]
@@ -249,8 +254,9 @@ class ScreeningMatch(models.Model):
     screened_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("screening match")
+        verbose_name_plural = _("screening matches")
         ordering = ["-score", "id"]
-        verbose_name_plural = "screening matches"
         constraints = [models.UniqueConstraint(fields=["client", "entry"], name="screeningmatch_unique")]
 
     def __str__(self) -> str:
@@ -268,6 +274,8 @@ class ScreeningWhitelist(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("screening whitelist")
+        verbose_name_plural = _("screening whitelists")
         ordering = ["-created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["client", "entry"], name="screeningwhitelist_unique"),
@@ -310,6 +318,8 @@ class SuitabilityRecord(models.Model):
     recorded_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("suitability record")
+        verbose_name_plural = _("suitability records")
         ordering = ["-recorded_at", "-id"]
         constraints = [
             models.CheckConstraint(
@@ -383,8 +393,9 @@ class AuditEntry(models.Model):
     objects = AuditQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
         ordering = ["-seq"]
-        verbose_name_plural = "audit entries"
         indexes = [
             models.Index(fields=["client", "seq"], name="audit_client_seq"),
             models.Index(fields=["action", "seq"], name="audit_action_seq"),
@@ -429,6 +440,10 @@ class ComplianceMark(models.Model):
     value = models.BigIntegerField(default=0)
     at = models.DateTimeField(null=True, blank=True)
     detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("compliance mark")
+        verbose_name_plural = _("compliance marks")
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.value}"

@@ -45,6 +45,8 @@ class SurveyQuestion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("survey question")
+        verbose_name_plural = _("survey questions")
         ordering = ["kind", "id"]
         constraints = [models.CheckConstraint(condition=Q(kind__in=QuestionKind.values), name="surveyquestion_kind")]
 
@@ -83,6 +85,8 @@ class SurveyCampaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("survey campaign")
+        verbose_name_plural = _("survey campaigns")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
@@ -135,6 +139,8 @@ class SurveyResponse(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("survey response")
+        verbose_name_plural = _("survey responses")
         ordering = ["-answered_at", "-id"]
         constraints = [
             models.CheckConstraint(
@@ -253,6 +259,8 @@ class Complaint(models.Model):
     objects = ComplaintQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("complaint")
+        verbose_name_plural = _("complaints")
         ordering = ["-opened_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(channel__in=ComplaintChannel.values), name="complaint_channel_valid"),

@@ -51,6 +51,8 @@ class MetricDefinition(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("metric definition")
+        verbose_name_plural = _("metric definitions")
         ordering = ["code", "version"]
         constraints = [
             models.UniqueConstraint(fields=["code", "version"], name="metricdefinition_code_version"),
@@ -72,6 +74,8 @@ class KpiSnapshot(models.Model):
     detail = models.JSONField(default=dict, blank=True, help_text="Metrics left out and why; kept versions.")
 
     class Meta:
+        verbose_name = _("kpi snapshot")
+        verbose_name_plural = _("kpi snapshots")
         ordering = ["-as_of"]
 
     def __str__(self) -> str:
@@ -98,6 +102,8 @@ class MetricValue(models.Model):
     denominator = models.DecimalField(max_digits=22, decimal_places=4, null=True, blank=True)
 
     class Meta:
+        verbose_name = _("metric value")
+        verbose_name_plural = _("metric values")
         ordering = ["as_of", "definition_id", "dimension", "key"]
         constraints = [
             models.UniqueConstraint(fields=["as_of", "definition", "dimension", "key"], name="metricvalue_one_per_row"),
@@ -130,8 +136,9 @@ class MarketingSpend(models.Model):
     entered_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("marketing spend")
+        verbose_name_plural = _("marketing spend")
         ordering = ["-month", "branch_id"]
-        verbose_name_plural = "marketing spend"
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="marketingspend_amount_not_negative"),
             models.UniqueConstraint(

@@ -65,8 +65,9 @@ class ClientActivity(models.Model):
     market_value = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
 
     class Meta:
+        verbose_name = _("client activity")
+        verbose_name_plural = _("client activity")
         ordering = ["generation", "client"]
-        verbose_name_plural = "client activity"
         constraints = [
             models.UniqueConstraint(fields=["generation", "client"], name="activity_one_per_client_generation"),
         ]
@@ -154,6 +155,8 @@ class ChurnScore(models.Model):
     csat_score = models.SmallIntegerField(null=True, blank=True, help_text="The lowest recent CSAT answer (1-5).")
 
     class Meta:
+        verbose_name = _("churn score")
+        verbose_name_plural = _("churn scores")
         ordering = ["generation", "client"]
         constraints = [
             models.UniqueConstraint(fields=["generation", "client"], name="churn_one_per_client_generation"),
@@ -219,6 +222,8 @@ class LifetimeFit(models.Model):
     created_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("lifetime fit")
+        verbose_name_plural = _("lifetime fits")
         ordering = ["-as_of"]
 
     def __str__(self) -> str:

@@ -105,6 +105,8 @@ class RollupWatermark(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("rollup watermark")
+        verbose_name_plural = _("rollup watermarks")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -199,6 +201,8 @@ class TierRun(models.Model):
     objects = TierRunQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("tier run")
+        verbose_name_plural = _("tier runs")
         ordering = ["-as_of"]
 
     def __str__(self) -> str:
@@ -245,7 +249,8 @@ class TierHistory(models.Model):
     percentile = models.FloatField(null=True, blank=True)
 
     class Meta:
-        verbose_name_plural = "tier history"
+        verbose_name = _("tier history")
+        verbose_name_plural = _("tier history")
         ordering = ["client", "-as_of"]
         constraints = [models.UniqueConstraint(fields=["client", "as_of"], name="tierhistory_one_per_client_day")]
         indexes = [models.Index(fields=["as_of"], name="tierhistory_as_of")]
@@ -283,6 +288,8 @@ class TierOverride(models.Model):
     objects = TierOverrideQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("tier override")
+        verbose_name_plural = _("tier overrides")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -317,6 +324,8 @@ class TierOverrideAudit(models.Model):
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("tier override audit")
+        verbose_name_plural = _("tier override audits")
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
@@ -348,6 +357,8 @@ class ResultSet(models.Model):
     detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("result set")
+        verbose_name_plural = _("result sets")
         ordering = ["kind", "-as_of"]
         constraints = [models.UniqueConstraint(fields=["kind", "as_of"], name="resultset_one_per_kind_day")]
 
@@ -369,6 +380,8 @@ class ReactivationCandidate(models.Model):
     commission_percentile = models.FloatField(help_text="Percent of clients with strictly less commission.")
 
     class Meta:
+        verbose_name = _("reactivation candidate")
+        verbose_name_plural = _("reactivation candidates")
         ordering = ["as_of", "-assets", "client"]
         constraints = [models.UniqueConstraint(fields=["as_of", "client"], name="reactivation_one_per_client_day")]
 
@@ -425,5 +438,5 @@ class ClientTier(Client):
 
     class Meta:
         proxy = True
-        verbose_name = "tier assignment"
-        verbose_name_plural = "tier assignments"
+        verbose_name = _("tier assignment")
+        verbose_name_plural = _("tier assignments")

@@ -127,6 +127,8 @@ class RetentionTask(models.Model):
     objects = RetentionTaskQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("retention task")
+        verbose_name_plural = _("retention tasks")
         ordering = ["due", "-priority", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -218,6 +220,8 @@ class Playbook(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("playbook")
+        verbose_name_plural = _("playbooks")
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(priority__lte=100), name="playbook_priority_0_100"),
@@ -269,6 +273,8 @@ class CallbackSample(models.Model):
     )
 
     class Meta:
+        verbose_name = _("callback sample")
+        verbose_name_plural = _("callback samples")
         ordering = ["-year"]
         constraints = [models.CheckConstraint(condition=Q(percent__gte=10, percent__lte=100), name="sample_percent_10")]
 
@@ -326,6 +332,8 @@ class Callback(models.Model):
     objects = CallbackQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("callback")
+        verbose_name_plural = _("callbacks")
         ordering = ["due", "id"]
         constraints = [
             models.UniqueConstraint(fields=["client", "kind", "year"], name="callback_one_per_client_kind_year"),
@@ -418,6 +426,8 @@ class ServiceProduct(models.Model):
     is_active = models.BooleanField(default=True)
 
     class Meta:
+        verbose_name = _("service product")
+        verbose_name_plural = _("service products")
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(condition=Q(task_kind__in=TaskKind.values), name="product_task_kind_valid")
@@ -456,6 +466,8 @@ class ClientEntitlement(models.Model):
     withdrawn_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
+        verbose_name = _("client entitlement")
+        verbose_name_plural = _("client entitlements")
         ordering = ["client_id", "product_id", "-granted_on"]
         constraints = [
             models.UniqueConstraint(
@@ -497,8 +509,9 @@ class ServiceDelivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("service delivery")
+        verbose_name_plural = _("service deliveries")
         ordering = ["-delivered_on", "-id"]
-        verbose_name_plural = "service deliveries"
         constraints = [
             models.UniqueConstraint(
                 fields=["entitlement", "scheduled_for"],
@@ -552,6 +565,8 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
