@@ -241,26 +241,14 @@ def test_retention_0006_moves_the_reasons_into_columns_and_back_on_postgresql() 
 
 def test_retention_0006_moves_the_reasons_into_columns_and_back_on_sqlite(tmp_path) -> None:
     """("retention", "0006_churn_reasons_as_columns") on SQLite (row by row in Python), both ways."""
-    import os
     import sqlite3
-    import subprocess
-    import sys
 
     from tests.upgrade import pg
 
     path = tmp_path / "reasons.sqlite3"
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"}}
-    env.update(DATABASE_URL=f"sqlite:///{path}", DJANGO_SETTINGS_MODULE="brokercrm.settings.test")
 
     def migrate(node: tuple[str, str]) -> None:
-        subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "tests.upgrade.dbtool", "migrate", ":".join(node)],
-            cwd=pg.ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+        pg.sqlite_migrate(path, node)
 
     migrate(RETENTION_0005)
     with sqlite3.connect(path) as conn:

@@ -9,10 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 from django.utils import translation
@@ -160,18 +157,9 @@ def test_retention_0007_fills_the_facts_of_stored_tasks(tmp_path) -> None:
     from tests.upgrade import pg
 
     path = tmp_path / "tasks.sqlite3"
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"}}
-    env.update(DATABASE_URL=f"sqlite:///{path}", DJANGO_SETTINGS_MODULE="brokercrm.settings.test")
 
     def migrate(node: tuple[str, str]) -> None:
-        subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "tests.upgrade.dbtool", "migrate", ":".join(node)],
-            cwd=pg.ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+        pg.sqlite_migrate(path, node)
 
     now = "2026-11-20 00:00:00"
     migrate(RETENTION_0006)

@@ -140,6 +140,25 @@ def dbtool(dbname: str, *args: str, timeout: int = 600) -> str:
     return proc.stdout
 
 
+def sqlite_migrate(path: Path, node: tuple[str, str], *, timeout: int = 600) -> None:
+    """Migrate the SQLite database file `path` to `node` (app, migration) in a child process
+    (`python -m tests.upgrade.dbtool migrate app:name`): a data migration's SQLite path, tested
+    on its own file while the test process keeps its own database."""
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"}}
+    env.update(DATABASE_URL=f"sqlite:///{path}", DJANGO_SETTINGS_MODULE="brokercrm.settings.test")
+    proc = subprocess.run(  # noqa: S603
+        [PYTHON, "-m", "tests.upgrade.dbtool", "migrate", ":".join(node)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"migrate {':'.join(node)} exited {proc.returncode}\n{proc.stderr[-4000:]}")
+
+
 # --- loading a pg_dump plain file without psql ------------------------------------------------
 
 _COPY = re.compile(r"^COPY (\S+) \((.*)\) FROM stdin;$")
