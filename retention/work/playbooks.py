@@ -30,7 +30,6 @@ from retention.services import tasks_expire
 from retention.work import conf, task_reasons
 from retention.work.facts import Sources, client_facts, insert_frame, queryset_frame, sources_on
 from retention.work.models import AssigneeRole, Playbook, RetentionTask, TaskSource, TaskStatus
-from segmentation.models import TIER_CODES
 
 BATCH = 5000
 
@@ -144,30 +143,6 @@ def fact_dicts(frame: pd.DataFrame, text: str) -> list[dict]:
     ]
 
 
-def fact_texts(frame: pd.DataFrame) -> list[str]:
-    """Per row, the facts behind a task ("tier vip; churn risk 82; segment dormant")."""
-
-    def tier(value: object) -> str:
-        return f"tier {TIER_CODES.get(int(value), '?')}" if pd.notna(value) else ""
-
-    def risk(value: object) -> str:
-        return f"churn risk {int(value)}" if pd.notna(value) else ""
-
-    def segment(value: object) -> str:
-        return f"segment {value}" if isinstance(value, str) else ""
-
-    columns = [
-        frame["tier"].map(tier),
-        frame["risk"].map(risk),
-        frame["segment"].map(segment),
-        [
-            f"tier {change} on {day}" if isinstance(change, str) else ""
-            for change, day in zip(frame["tier_change"], frame["tier_change_on"], strict=True)
-        ],
-    ]
-    return ["; ".join(part for part in parts if part) for parts in zip(*columns, strict=True)]
-
-
 @dataclass
 class PlaybookOutcome:
     opened: int = 0
@@ -246,7 +221,7 @@ def _apply(playbook: Playbook, facts: pd.DataFrame, *, as_of: dt.date, workday: 
     now = timezone.now()
     manager = new["manager_user_id"]
     assignees = new["lead_user_id"].where(new["lead_user_id"].notna(), manager) if by_lead else manager
-    texts = fact_texts(new)
+    reason_facts = fact_dicts(new, playbook.reason_text)
     frame = pd.DataFrame(
         {
             "client_id": new["client_id"].astype("int64").to_numpy(),
@@ -260,8 +235,8 @@ def _apply(playbook: Playbook, facts: pd.DataFrame, *, as_of: dt.date, workday: 
             "notes": "",
             "source": str(source),
             "reason_code": reason_code,
-            "reason_text": [f"{playbook.reason_text} ({text})" if text else playbook.reason_text for text in texts],
-            "reason_facts": fact_dicts(new, playbook.reason_text),
+            "reason_text": [task_reasons.playbook_stored_text(facts) for facts in reason_facts],
+            "reason_facts": reason_facts,
             "dedupe_key": [f"playbook:{playbook.pk}:client:{int(cid)}" for cid in new["client_id"]],
             "playbook_id": playbook.pk,
             "created_on": workday,

@@ -8,9 +8,10 @@ working in Chinese reads "流失风险 82" and "潜在活跃" where the stored t
 segment potentially_active".
 
 `reason_text` stays what it was: the reason in the site's default language (settings.LANGUAGE_CODE),
-written once when the task is opened, for the API, admin search and the interaction log. For every
-message but the playbook's it is `render(facts)` in that language; a playbook task's text keeps
-its machine-readable facts ("tier vip; churn risk 82; segment dormant", playbooks.fact_texts).
+written once when the task is opened, for the API, admin search and exports. For every message
+but the playbook's it is `render(facts)` in that language; a playbook task's text keeps its
+machine-readable facts ("... (tier vip; churn risk 82; segment dormant)", playbook_stored_text),
+the form migration 0007 reads back.
 
 Texts that people wrote (a playbook's, a campaign's, a product's name, a survey comment) are shown
 as written; the default playbooks' texts (retention/work/defaults.py) are translated, since they
@@ -64,6 +65,23 @@ def playbook_facts(
         "tier_change": tier_change or None,
         "tier_change_on": _day(tier_change_on) if tier_change else None,
     }
+
+
+def playbook_stored_text(facts: dict) -> str:
+    """A playbook task's reason_text: the playbook's text and, in brackets, the facts as codes
+    ("High-value client at risk: call within 2 days (tier vip; churn risk 80; segment active)")."""
+    from segmentation.models import TIER_CODES
+
+    parts = []
+    if facts.get("tier") is not None:
+        parts.append(f"tier {TIER_CODES.get(facts['tier'], '?')}")
+    if facts.get("risk") is not None:
+        parts.append(f"churn risk {facts['risk']}")
+    if facts.get("segment"):
+        parts.append(f"segment {facts['segment']}")
+    if facts.get("tier_change"):
+        parts.append(f"tier {facts['tier_change']} on {facts['tier_change_on']}")
+    return f"{facts['text']} ({'; '.join(parts)})" if parts else facts["text"]
 
 
 def callback_facts(kind: str) -> dict[str, Any]:

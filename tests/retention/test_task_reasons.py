@@ -125,6 +125,17 @@ def test_the_migration_reads_the_facts_back_from_each_stored_text(name: str) -> 
     assert migration_0007.facts_of(code, english, playbook=False, campaign_name=campaign) == facts
 
 
+def test_a_playbook_tasks_stored_text_reads_back_as_its_facts() -> None:
+    facts = task_reasons.playbook_facts(
+        "Downgraded: check in", tier=2, risk=55, segment="dormant", tier_change="down", tier_change_on="2026-11-20"
+    )
+    text = task_reasons.playbook_stored_text(facts)
+    assert text == "Downgraded: check in (tier major; churn risk 55; segment dormant; tier down on 2026-11-20)"
+    assert migration_0007.facts_of("tier_down", text, playbook=True, campaign_name=None) == facts
+    bare = task_reasons.playbook_facts("Personal call")
+    assert task_reasons.playbook_stored_text(bare) == "Personal call"
+
+
 def test_the_migration_reads_a_playbook_text_and_leaves_what_it_cannot_read() -> None:
     facts = migration_0007.facts_of("churn_risk", OLD_PLAYBOOK_TEXT, playbook=True, campaign_name=None)
     assert facts == task_reasons.playbook_facts(
